@@ -116,16 +116,23 @@ def _lif_saves_codes(detach_reset: bool, surrogate: str) -> bool:
 
 
 class LIFSequence(torch.autograd.Function):
+    """IF/LIF over a sequence; with ``scale`` (a tensor broadcasting over one step, e.g. [C, 1, 1]) the input of
+    each step is ``scale * x_t``, as in the cached AIA neuron, without a scaled copy of the whole sequence: the
+    forward scales one step at a time and the backward sums dL/dscale step by step (x_seq is then saved)."""
+
     @staticmethod
-    def forward(ctx, x_seq, s0, threshold, leak, strict, surrogate, alpha, detach_reset):
+    def forward(ctx, x_seq, s0, scale, threshold, leak, strict, surrogate, alpha, detach_reset):
         codes = _lif_saves_codes(detach_reset, surrogate)
         out = torch.empty_like(x_seq)
         saved = torch.empty(x_seq.shape, dtype=torch.uint8 if codes else x_seq.dtype, device=x_seq.device)
         s = torch.zeros_like(x_seq[0]) if s0 is None else s0
         u = torch.empty_like(s)
+        scaled = None if scale is None else torch.empty_like(s)
         compare = torch.gt if strict else torch.ge
         for t in range(x_seq.shape[0]):
-            ut = torch.add(s, x_seq[t], out=u if codes else saved[t])
+            # scale * x_t first, then the sum: the rounding of the step form (no fused multiply-add)
+            xt = x_seq[t] if scale is None else torch.mul(scale, x_seq[t], out=scaled)
+            ut = torch.add(s, xt, out=u if codes else saved[t])
             o = compare(ut, threshold, out=out[t])  # spikes as 0/1 straight into the output
             if codes:
                 window = torch.lt(torch.sub(ut, threshold).abs_(), alpha / 2)
@@ -134,24 +141,30 @@ class LIFSequence(torch.autograd.Function):
             s = torch.addcmul(ut, ut, o, value=-1.0)
             if leak != 1.0:
                 s.mul_(leak)
-        ctx.save_for_backward(saved)
+        # x_seq is kept only for dL/dscale
+        ctx.save_for_backward(saved, *(() if scale is None else (x_seq if ctx.needs_input_grad[2] else None, scale)))
         ctx.conf = (threshold, leak, strict, surrogate, alpha, detach_reset, s0 is not None)
         _register_spikes(out)
         return out, s
 
     @staticmethod
     def backward(ctx, g_out, g_sT):
-        (saved,) = ctx.saved_tensors
+        saved, *scaling = ctx.saved_tensors
         threshold, leak, strict, surrogate, alpha, detach_reset, has_s0 = ctx.conf
         codes = _lif_saves_codes(detach_reset, surrogate)
         sg_fn = SURROGATE_GRADS[surrogate]
         g_x = torch.empty_like(g_out)
         g_s = torch.zeros_like(g_out[0]) if g_sT is None else g_sT
+        if scaling:  # dL/du_t goes to two buffers in turn (it is the next g_s); g_x[t] receives scale * dL/du_t
+            x_seq, scale = scaling
+            g_u = (torch.empty_like(g_s), torch.empty_like(g_s))
+            g_scale = torch.zeros_like(scale) if ctx.needs_input_grad[2] else None
+            xg = torch.empty_like(g_s)
         # few passes over memory per step, written straight into g_x[t]:
         #   g = g_s * leak ; b = g_o - g * u (reset path) ; g = g * (1 - o) ; g += b * sg
         o = torch.empty_like(g_s)
         for t in range(saved.shape[0] - 1, -1, -1):
-            g = torch.mul(g_s, leak, out=g_x[t])
+            g = torch.mul(g_s, leak, out=g_u[t % 2] if scaling else g_x[t])
             if codes:
                 c = saved[t]
                 o.copy_(c & SPIKE_BIT)
@@ -164,13 +177,23 @@ class LIFSequence(torch.autograd.Function):
                 b = g_out[t] if detach_reset else torch.addcmul(g_out[t], g, u, value=-1.0)
                 g.addcmul_(g, o, value=-1.0)
                 g.addcmul_(b, sg)
+            if scaling:
+                if g_scale is not None:  # dL/dscale = sum over steps of x_t * dL/du_t, reduced to scale's shape
+                    g_scale += torch.mul(g, x_seq[t], out=xg).sum_to_size(scale.shape)
+                torch.mul(g, scale, out=g_x[t])
             g_s = g
-        return g_x, (g_s.clone() if has_s0 else None), None, None, None, None, None, None
+        return (g_x, (g_s.clone() if has_s0 else None), g_scale if scaling else None,
+                None, None, None, None, None, None)
 
 
 @register_fused(LIF, IF)
 def lif_sequence(neuron: LIF, x_seq: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-    return LIFSequence.apply(x_seq, state, float(neuron.threshold), float(neuron.leak), bool(neuron.strict),
+    return scaled_lif_sequence(neuron, x_seq, None, state)
+
+
+def scaled_lif_sequence(neuron: LIF, x_seq: torch.Tensor, scale: torch.Tensor | None, state: Any = None):
+    """The LIF recurrence on the input ``scale * x_t`` (``scale`` broadcasting over one step, or None for 1)."""
+    return LIFSequence.apply(x_seq, state, scale, float(neuron.threshold), float(neuron.leak), bool(neuron.strict),
                              neuron.surrogate, float(neuron.alpha), bool(neuron.detach_reset))
 
 

@@ -59,13 +59,49 @@ def test_aia(forward_f, detach):
 
 
 @pytest.mark.parametrize("beta_per", ["channel", "layer"])
-def test_cached_aia(beta_per):
+@pytest.mark.parametrize("step_shape", [(4, 2, 2), (4,)])  # conv feature maps, linear features
+@pytest.mark.parametrize("detach,surrogate", [(False, "sigmoid"), (True, "rectangular")])  # float u / uint8 codes
+@pytest.mark.parametrize("with_state", [False, True])
+def test_cached_aia(beta_per, step_shape, detach, surrogate, with_state):
     def make():
-        n = aia.CachedAIA(threshold=0.6, leak=0.5, surrogate="sigmoid", alpha=4.0, beta_per=beta_per)
-        n.build((4, 2, 2))
+        n = aia.CachedAIA(threshold=0.6, leak=0.5, surrogate=surrogate, alpha=4.0 if surrogate == "sigmoid" else 1.0,
+                          detach_reset=detach, beta_per=beta_per)
+        n.build(step_shape)
         return n
 
-    compare(make, rand_seq(), with_state=False)
+    compare(make, rand_seq(shape=(3, *step_shape)), with_state)
+
+
+def test_cached_aia_beta_gradient_is_eq9():
+    # eq. 9: dL/dbeta_c = sum over t, batch and pixels of x * dL/du, with dL/du from the plain LIF neuron on beta * x
+    x = rand_seq(T=9, shape=(3, 4, 2, 2))
+    n = aia.CachedAIA(threshold=0.6, leak=0.5, surrogate="sigmoid", alpha=4.0)
+    n.build((4, 2, 2))
+    with torch.no_grad():
+        n.beta.copy_(torch.tensor([0.5, 1.0, 1.5, 2.0]))
+    w = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
+    (n(x) * w).sum().backward()
+    u = (n.beta.detach().reshape(4, 1, 1) * x).requires_grad_()
+    from snn_repro.neurons import LIF
+
+    (LIF(threshold=0.6, leak=0.5, surrogate="sigmoid", alpha=4.0)(u) * w).sum().backward()
+    torch.testing.assert_close(n.beta.grad, (u.grad * x).sum((0, 1, 3, 4)), rtol=1e-5, atol=1e-6)
+
+
+def test_cached_aia_runs_as_one_function_on_the_unscaled_input():
+    # beta * x is formed a step at a time inside the LIF function: its graph node takes x itself (no product of
+    # the whole sequence before it) and beta, and saves the potentials, x (for dL/dbeta) and beta, nothing else
+    x = rand_seq(T=6, shape=(3, 4, 2, 2)).requires_grad_()
+    n = aia.CachedAIA()
+    n.build((4, 2, 2))
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = n(x)
+    inputs = [f for f, _ in out.grad_fn.next_functions if f is not None]
+    assert out.grad_fn.name().startswith("LIFSequence")
+    assert getattr(inputs[0], "variable", None) is x  # AccumulateGrad of x itself
+    assert sorted(tuple(t.shape) for t in saved) == [(4, 1, 1), tuple(x.shape), tuple(x.shape)]
+    assert any(t.data_ptr() == x.data_ptr() for t in saved)
 
 
 plif = pytest.importorskip("snn_repro.neurons.plif")
