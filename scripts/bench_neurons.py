@@ -370,7 +370,7 @@ def growth_lines(grows, Ts, shape, rounds, table_rows, run_info=None):
             f"\"<impl>{GROWTH_TAG}\" (fwd_s, bwd_s: medians of the steady runs; peak_mb: the largest, of the cold run).",
             "",
             f"| impl | neuron | bwd s T={lo} | bwd s T={hi} | bwd growth | per round | fwd growth | <= 12x "
-            f"| cold bwd growth | cold bwd sys s T={hi} | repetitions |",
+            f"| cold bwd growth | cold fwd+bwd sys s T={hi} | repetitions |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     by = {(r["impl"], r["neuron"], r["T"]): r for r in grows}
     met, missed, detail = [], [], []
@@ -391,7 +391,7 @@ def growth_lines(grows, Ts, shape, rounds, table_rows, run_info=None):
                    + " |")
         detail.append(f"- {impl}, {r['neuron']}: steady bwd s per round at T={lo}: "
                       + ", ".join(f"{x['bwd_s']:.3f}" for x in r["runs"]) + f"; at T={hi}: "
-                      + ", ".join(f"{x['bwd_s']:.3f}" for x in b["runs"]) + f"; cold bwd s (sys s) at T={hi}: "
+                      + ", ".join(f"{x['bwd_s']:.3f}" for x in b["runs"]) + f"; cold bwd s (kernel s of its fwd+bwd) at T={hi}: "
                       + ", ".join(f"{x['cold_bwd_s']:.2f} ({x['cold_sys_s']:.2f})" for x in b["runs"]))
     out += ["", f"Within 12x (steady): {', '.join(met) or 'none'}. Above 12x: {', '.join(missed) or 'none'}.", "",
             "The runs, in round order:", ""] + detail
@@ -481,7 +481,7 @@ def main(argv=None) -> None:
                          "batch": vgg_batch, "fold_time": fold, "fused": fused, "checkpoint_every": every,
                          "compact_spikes": compact, "reps": 1})
 
-    rows, notes, started, load0 = [], [], time.time(), os.getloadavg()[0]
+    rows, notes, started, load0, commit0 = [], [], time.time(), os.getloadavg()[0], git_commit()
     for job in jobs:
         key = (job["impl"], job["neuron"])
         # expected need: the same configuration at the shorter T, scaled linearly in T, plus the inputs
@@ -515,7 +515,9 @@ def main(argv=None) -> None:
         grows, gnotes = run_growth(growth_impls, shape, Ts, args.growth_rounds, args.threads, args.margin_mb,
                                    args.steady_runs)
         notes += gnotes
-    env = {"threads": args.threads, "load": (load0, os.getloadavg()[0]), "growth_rounds": args.growth_rounds}
+    # the commit of the code that ran: read at the start, before this run's own output makes the checkout dirty
+    env = {"threads": args.threads, "load": (load0, os.getloadavg()[0]), "growth_rounds": args.growth_rounds,
+           "commit": commit0 if git_commit() in (commit0, commit0 + "-dirty") else f"{commit0} at the start"}
     write_results(Path(args.out), rows, notes, shape, Ts, vgg_batch, time.time() - started, argv, env, grows)
 
 
@@ -607,7 +609,7 @@ def write_results(stem: Path, rows, notes, shape, Ts, vgg_batch, wall_s, argv, e
              f"Command: `python scripts/bench_neurons.py {' '.join(argv or sys.argv[1:])}`".replace("  ", " "),
              f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other users), "
              f"torch {peer_version('torch')}, spikingjelly {peer_version('spikingjelly')}, "
-             f"snntorch {peer_version('snntorch')}; git commit {git_commit()}; "
+             f"snntorch {peer_version('snntorch')}; git commit {env['commit']}; "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; whole run {wall_s / 60:.1f} min. "
              f"Every configuration ran with {env['threads']} intra-op thread(s); 1-minute load average "
              f"{env['load'][0]:.1f} at the start, {env['load'][1]:.1f} at the end (other jobs share the machine: "
