@@ -3,6 +3,7 @@ gradients of the input, the initial state and every parameter, on random inputs.
 import pytest
 import torch
 
+from snn_repro.neurons import LIF
 from snn_repro.neurons.fused import FUSED_FORMS, fused_form
 
 
@@ -82,8 +83,6 @@ def test_cached_aia_beta_gradient_is_eq9():
     w = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))
     (n(x) * w).sum().backward()
     u = (n.beta.detach().reshape(4, 1, 1) * x).requires_grad_()
-    from snn_repro.neurons import LIF
-
     (LIF(threshold=0.6, leak=0.5, surrogate="sigmoid", alpha=4.0)(u) * w).sum().backward()
     torch.testing.assert_close(n.beta.grad, (u.grad * x).sum((0, 1, 3, 4)), rtol=1e-5, atol=1e-6)
 
