@@ -8,7 +8,6 @@ IF is LIF with leak = 1.
 """
 from __future__ import annotations
 
-
 from snn_repro.neurons.base import Neuron
 from snn_repro.neurons.surrogate import SURROGATE_GRADS, spike
 

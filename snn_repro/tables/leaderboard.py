@@ -11,11 +11,11 @@ from snn_repro.tables.catalog import RESULTS_DIR, discover_tables, paper_values
 from snn_repro.tables.jobs import COMPLETE
 
 
-
 def _not_a_paper(paper: str) -> str:
     """A marker for reference values that are not a paper's (the demo's invented numbers)."""
     reference = paper_values(paper).get("reference")
     return f" ({reference})" if reference else ""
+
 
 def _preprocessing(results: dict) -> str:
     d = (results.get("config") or {}).get("dataset") or {}

@@ -1,6 +1,4 @@
 """The AIA and APBS experiment, arch and table configs compose, validate and build the networks they describe."""
-from pathlib import Path
-
 import pytest
 import torch
 import yaml

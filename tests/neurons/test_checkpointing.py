@@ -84,8 +84,6 @@ def test_checkpoint_every_must_be_positive():
 
 
 def test_compact_spikes_keeps_gradients_and_saves_spikes_as_bool():
-    from snn_repro.neurons.fused import compact_saved_spikes
-
     neuron = {"_target_": "snn_repro.neurons.LIF", "threshold": 1.0, "leak": 0.9}
     ref_scores, ref_grads, _ = run(BPTT(compact_spikes=False), neuron, fold_time=False)
     scores, grads, _ = run(BPTT(compact_spikes=True), neuron, fold_time=False)

@@ -7,10 +7,9 @@ import signal
 import lightning as L
 import pytest
 import torch
-from omegaconf import open_dict
 
 from snn_repro.app import _error_line
-from snn_repro.callbacks.resume import AtomicCheckpointIO, CorruptCheckpoint, ResumeState
+from snn_repro.callbacks.resume import AtomicCheckpointIO, CorruptCheckpoint
 from snn_repro.train import resolve_ckpt, train
 from tests.conftest import compose_config
 

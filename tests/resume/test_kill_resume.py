@@ -36,7 +36,7 @@ def reference(tmp_path_factory):
 @pytest.mark.parametrize("kill_step", [11])  # epoch 1, batch 3: the last periodic save was at step 10
 def test_killed_run_resumes_to_identical_metrics_and_weights(tmp_path, reference, kill_step):
     out, marker = tmp_path / "run", tmp_path / "killed"
-    kill = [f"+callbacks.kill._target_=tests.resume.killer.KillAtStep", f"+callbacks.kill.step={kill_step}",
+    kill = ["+callbacks.kill._target_=tests.resume.killer.KillAtStep", f"+callbacks.kill.step={kill_step}",
             f"+callbacks.kill.marker={marker}"]
     first = _run(out, *kill)
     assert first.returncode == -9 and marker.exists(), first.stderr  # killed, no results
