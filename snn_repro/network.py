@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from snn_repro.layers import OPS, SequenceOp, TimeFolded, load_op_modules
-from snn_repro.neurons.base import Neuron
+from snn_repro.neurons.base import Neuron, full_precision
 
 # Weight-parametrisation hooks (e.g. APBS) applied to a built op: name -> fn(module, options)
 WEIGHT_PARAMETRISATIONS: dict[str, Callable[[nn.Module, dict], None]] = {}
@@ -150,11 +150,17 @@ class SpikingNetwork(nn.Module):
     def step(self, x: torch.Tensor, states: list[Any]) -> torch.Tensor:
         """One time step through every layer; ``states`` is updated in place."""
         for i, (name, layer) in enumerate(zip(self.names, self.layers)):
+            if isinstance(layer, Neuron):  # float32 state under autocast, as in Neuron.forward_state
+                x = full_precision(x)
+                with torch.autocast(x.device.type, enabled=False):
+                    if states[i] is None:
+                        states[i] = layer.init_state(x)
+                    x, states[i] = layer.step(x, states[i])
+                self._count(name, x, batch_dim=0)
+                continue
             if states[i] is None:
                 states[i] = layer.init_state(x)
             x, states[i] = layer.step(x, states[i])
-            if isinstance(layer, Neuron):
-                self._count(name, x, batch_dim=0)
         return x
 
 

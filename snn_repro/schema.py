@@ -78,6 +78,9 @@ TOP_LEVEL = {"dataset", "encoder", "neuron", "learning_rule", "augmentation", "a
              "trainer", "logger", "callbacks", "paths", "task_name", "seed", "readout", "loss", "fold_time", "test",
              "ckpt_path", "tags", "meta", "table", "smoke", "experiment"}
 CHOICES = {"readout": {"membrane", "rate", "count"}, "dataset.kind": {"static", "events"}}
+# precisions whose spike counts equal float32's: mixed precision keeps neuron states, sums and counts in float32
+# (snn_repro.neurons.base); "-true" half or double precision would put the states themselves in that dtype
+PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed")
 
 
 def _check_target(node: DictConfig, key: str, errors: list[str]) -> None:
@@ -144,6 +147,10 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if value is not None and value not in allowed:
             errors.append(f"{key}: {value!r} is not one of {sorted(allowed)}")
+    precision = OmegaConf.select(cfg, "trainer.precision")
+    if precision is not None and str(precision) not in PRECISIONS:
+        errors.append(f"trainer.precision: {precision!r} is not supported (neuron states and spike counts stay "
+                      f"float32; supported: {', '.join(PRECISIONS)})")
     for group in ("encoder", "neuron", "learning_rule", "optimizer", "trainer", "logger", "callbacks",
                   "augmentation"):
         if group in cfg:

@@ -3,6 +3,11 @@
 A neuron owns its recurrence over time. ``step`` advances one time step and is the reference form;
 ``forward`` runs a whole sequence [T, B, ...] (sequence-first) and may use a fused implementation
 that saves less for the backward, as long as values and gradients equal the step form.
+
+Under mixed precision (autocast) the synaptic ops run in float16 / bfloat16, but a neuron's state, and so its
+spikes, must not depend on that: ``forward_state`` casts its input to float32 and runs with autocast off, so the
+membrane and every sum inside a neuron (any fused form included) are float32 and the spikes equal float32's on the
+same input. ``full_precision`` is that cast, for code that calls ``step`` itself.
 """
 from __future__ import annotations
 
@@ -10,6 +15,13 @@ from typing import Any
 
 import torch
 from torch import nn
+
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def full_precision(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as float32 if it is in a half-precision dtype (what autocast makes synaptic ops return), else ``x``."""
+    return x.float() if x.dtype in LOW_PRECISION else x
 
 
 class Neuron(nn.Module):
@@ -33,15 +45,18 @@ class Neuron(nn.Module):
     def forward_state(self, x_seq: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """The sequence from ``state`` (None: ``init_state``) -> (spikes [T, B, ...], state after the last step).
 
-        Carrying the state lets a network run in time chunks (activation checkpointing over time).
+        Carrying the state lets a network run in time chunks (activation checkpointing over time). The state is
+        float32 whatever the input's dtype (see the module docstring).
         """
-        if self.fused:
-            from snn_repro.neurons.fused import fused_form  # lazy: fused imports the neuron families
+        x_seq = full_precision(x_seq)
+        with torch.autocast(x_seq.device.type, enabled=False):
+            if self.fused:
+                from snn_repro.neurons.fused import fused_form  # lazy: fused imports the neuron families
 
-            fn = fused_form(self)
-            if fn is not None:
-                return fn(self, x_seq, state)
-        return self.steps_state(x_seq, state)
+                fn = fused_form(self)
+                if fn is not None:
+                    return fn(self, x_seq, state)
+            return self.steps_state(x_seq, state)
 
     def forward_steps(self, x_seq: torch.Tensor) -> torch.Tensor:
         """The whole sequence through ``step``: the reference any fused form must match."""

@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from snn_repro.layers import TimeFolded
-from snn_repro.neurons.base import Neuron
+from snn_repro.neurons.base import Neuron, full_precision
 from snn_repro.neurons.lif import IF, LIF
 from snn_repro.rules.base import LearningRule
 
@@ -248,7 +248,7 @@ class ASF(nn.Module, LearningRule):
 
         def run_ops(ops, index, h):
             for (m, rec), j in zip(ops, index):
-                h = m(h)
+                h = full_precision(m(h))  # under autocast: states and sums stay float32 (counts > 256 are exact)
                 if rec:
                     add(("acc", j), h)
             return h
@@ -263,7 +263,8 @@ class ASF(nn.Module, LearningRule):
                 if fast and counts[k] is not None:
                     h, states[k] = step(h, states[k], counts[k])  # the count added inside the neuron update
                 else:
-                    h, states[k] = step(h, states[k])
+                    with torch.autocast(h.device.type, enabled=False):
+                        h, states[k] = step(h, states[k])
                     if summed:
                         if counts[k] is None:
                             counts[k] = h.clone()
@@ -340,7 +341,9 @@ class ASF(nn.Module, LearningRule):
     def train_scores(self, net, encoder, x, read):
         # a refresh needs every stage's FO; otherwise pooled stages sum their pooled spikes (the same values)
         sums = self.simulate(net, encoder, x, pooled=self.refresh_momentum is None)
-        return self._scores(self.equivalent(net, sums, self.refresh_momentum), encoder, read)
+        # the equivalent pass in float32 under autocast too: FI, the mask FI >= FO and S are then float32's
+        with torch.autocast(x.device.type, enabled=False):
+            return self._scores(self.equivalent(net, sums, self.refresh_momentum), encoder, read)
 
     @torch.no_grad()
     def eval_scores(self, net, encoder, x, read):
