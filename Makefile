@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps "neurobench==2.3.0"
 	touch $@
 
 # The default experiment: LIF + surrogate-gradient BPTT on the embedded digits (add ARGS="key=value ...").

@@ -29,6 +29,20 @@ class SNNModule(L.LightningModule):
         self.metrics = torch.nn.ModuleDict({
             split: MulticlassAccuracy(num_classes, average="micro") for split in ("train_", "val_", "test_")
         })  # "train" etc. clash with nn.Module attributes inside a ModuleDict
+        self.config: dict | None = None  # the resolved run config (set by build_module), saved in checkpoints
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        if self.config is not None:  # what load_from_checkpoint rebuilds the module from
+            checkpoint["snn_repro_config"] = self.config
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, strict: bool = True, **overrides):
+        """The module rebuilt from the config stored with the checkpoint (or beside it in its run directory),
+        weights loaded; ``overrides`` are ``key=value`` strings applied to that config (see snn_repro.eval)."""
+        from snn_repro.eval import load_module
+
+        return load_module(checkpoint_path, overrides=[f"{k}={v}" for k, v in overrides.items()],
+                           map_location=map_location, strict=strict)
 
     def read(self, out_seq: torch.Tensor) -> torch.Tensor:
         return readout(out_seq, self.readout_mode, self.encoder.time_steps, self.net.threshold)

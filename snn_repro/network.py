@@ -52,6 +52,8 @@ class SpikingNetwork(nn.Module):
 
     def reset_counts(self) -> None:
         self._spike_sums: dict[str, torch.Tensor] = {}
+        self._active_sums: dict[str, torch.Tensor] = {}  # non-zero outputs (a two-spike step counts once)
+        self._output_sums: dict[str, int] = {}  # outputs seen: neurons x steps x samples
         self.neuron_sizes: dict[str, int] = {}
 
     @property
@@ -59,11 +61,19 @@ class SpikingNetwork(nn.Module):
         """Spikes summed per neuron layer since ``reset_counts`` (read once per epoch by the callbacks)."""
         return {name: float(total) for name, total in self._spike_sums.items()}
 
+    @property
+    def activation_counts(self) -> dict[str, tuple[float, int]]:
+        """(non-zero outputs, outputs) per neuron layer since ``reset_counts`` (activation sparsity)."""
+        return {name: (float(self._active_sums[name]), self._output_sums[name]) for name in self._active_sums}
+
     def _count(self, name: str, spikes: torch.Tensor, batch_dim: int) -> None:
         # summed on the device: a float() here would wait for the GPU at every layer and time step
         if self.record:
-            total = spikes.detach().sum(dtype=torch.float64)
+            spikes = spikes.detach()
+            total, active = spikes.sum(dtype=torch.float64), torch.count_nonzero(spikes)
             self._spike_sums[name] = self._spike_sums[name] + total if name in self._spike_sums else total
+            self._active_sums[name] = self._active_sums[name] + active if name in self._active_sums else active
+            self._output_sums[name] = self._output_sums.get(name, 0) + spikes.numel()
             self.neuron_sizes[name] = math.prod(spikes.shape[batch_dim + 1:])
 
     @property

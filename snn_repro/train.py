@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import InterpolationResolutionError
 
 from snn_repro import results
 from snn_repro.callbacks.resume import AtomicCheckpointIO, ResumeState, read_checkpoint
@@ -31,9 +32,14 @@ def build_module(cfg: DictConfig) -> SNNModule:
     rule = instantiate(cfg.learning_rule)
     if hasattr(rule, "attach"):  # rules that keep per-layer state (ASF scale factors) hook into the network
         rule.attach(net)
-    return SNNModule(net, instantiate(cfg.encoder), rule, cfg.dataset.num_classes, cfg.readout,
-                     OmegaConf.to_container(cfg.loss), instantiate(cfg.optimizer),
-                     OmegaConf.to_container(cfg.scheduler))
+    module = SNNModule(net, instantiate(cfg.encoder), rule, cfg.dataset.num_classes, cfg.readout,
+                       OmegaConf.to_container(cfg.loss), instantiate(cfg.optimizer),
+                       OmegaConf.to_container(cfg.scheduler))
+    try:
+        module.config = OmegaConf.to_container(cfg, resolve=True)
+    except InterpolationResolutionError:  # composed outside a Hydra run (${hydra:...} unset): keep it as written
+        module.config = OmegaConf.to_container(cfg)
+    return module
 
 
 def _instantiate_all(node: DictConfig | None) -> list:
@@ -141,6 +147,8 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     }
     if hasattr(module, "energy_summary"):
         record["energy"] = module.energy_summary
+    if hasattr(module, "neurobench_summary"):
+        record["neurobench"] = module.neurobench_summary
     results.write_json_atomic(out, record)
     (out_dir / "failed.json").unlink(missing_ok=True)  # an earlier failure of this job is superseded
     acc = metrics.get("test/acc", metrics.get("val/acc", float("nan")))

@@ -1,0 +1,227 @@
+"""Evaluate a trained run without training: ``python -m snn_repro.eval <run dir | checkpoint> [key=value ...]``.
+
+The model is rebuilt from the config stored with the checkpoint (``snn_repro_config``; for older checkpoints the
+``results.json`` or ``.hydra/config.yaml`` of its run directory), its weights loaded, and the chosen split of the
+stored dataset (or of another one: ``dataset=nmnist``, ``dataset.T=16``) evaluated. One line is printed and a record
+(accuracy, loss, spikes, NeuroBench metrics, checkpoint, overrides, command, commit) is written to
+``<run dir>/eval/<checkpoint>-<dataset>-<split>.json``.
+
+    python -m snn_repro.eval logs/train/runs/2026-01-01_12-00-00                 # last.ckpt, test split
+    python -m snn_repro.eval logs/.../checkpoints/epoch_007.ckpt --split val
+    python -m snn_repro.eval logs/.../run --ckpt best dataset.batch_size=256 trainer.accelerator=gpu
+
+In Python: ``snn_repro.load(run_dir)`` or ``SNNModule.load_from_checkpoint(path)`` return the trained module.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from snn_repro.results import ROOT
+
+CONF = ROOT / "conf"
+SPLITS = ("test", "val")
+
+
+class EvalError(ValueError):
+    pass
+
+
+def find_checkpoint(path: str | Path, which: str = "last") -> Path:
+    """``path`` itself if it is a file, else the ``which`` (last | best) checkpoint of the run directory ``path``."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise EvalError(f"{path}: no such run directory or checkpoint")
+    ckpt_dir = path / "checkpoints"
+    if which == "last":
+        found = ckpt_dir / "last.ckpt"
+        if found.is_file():
+            return found
+    elif which == "best":  # ModelCheckpoint keeps the single best (save_top_k: 1) beside last.ckpt
+        best = sorted(p for p in ckpt_dir.glob("*.ckpt") if p.name != "last.ckpt")
+        if best:
+            return best[-1]
+    else:
+        raise EvalError(f"--ckpt {which!r}: expected last or best")
+    raise EvalError(f"{path}: no {which} checkpoint under {ckpt_dir}")
+
+
+def run_dir_of(ckpt: Path) -> Path:
+    return ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+
+
+def stored_config(ckpt: Path, checkpoint: dict) -> DictConfig:
+    """The config the checkpoint was trained under."""
+    if checkpoint.get("snn_repro_config"):
+        return OmegaConf.create(checkpoint["snn_repro_config"])
+    run = run_dir_of(ckpt)
+    results = run / "results.json"
+    if results.is_file():
+        config = json.loads(results.read_text()).get("config")
+        if config:
+            return OmegaConf.create(config)
+    hydra_cfg = run / ".hydra" / "config.yaml"
+    if hydra_cfg.is_file():
+        return OmegaConf.load(hydra_cfg)
+    raise EvalError(f"{ckpt}: no config stored in the checkpoint, and neither {results} nor {hydra_cfg} exists")
+
+
+def apply_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """``group=option`` replaces that group's node with the option from conf/ (e.g. ``dataset=nmnist``);
+    ``a.b=value`` (or ``+a.b=value``) sets one key, the value parsed as YAML."""
+    groups, keys = [], []
+    for o in overrides:
+        if "=" not in o:
+            raise EvalError(f"override {o!r}: expected key=value")
+        key, value = o.split("=", 1)
+        if key.startswith("~") or key.startswith("+experiment") or key.startswith("experiment"):
+            raise EvalError(f"override {o!r}: eval takes group options and key=value only (the model is the "
+                            f"checkpoint's)")
+        if "." not in key and not key.startswith("+") and (CONF / key).is_dir():
+            groups.append((key, value))
+        else:
+            keys.append((key.lstrip("+"), value))
+    cfg = cfg.copy()
+    if groups:
+        from hydra import compose, initialize_config_dir
+        from hydra.core.global_hydra import GlobalHydra
+
+        import snn_repro.app  # noqa: F401  registers ${snn_root:}
+        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+                fresh = compose("config", overrides=[f"{g}={v}" for g, v in groups])
+        except Exception as e:
+            raise EvalError(f"override {' '.join(f'{g}={v}' for g, v in groups)}: {str(e).splitlines()[0]}") from None
+        finally:
+            GlobalHydra.instance().clear()
+        with open_dict(cfg):
+            for g, _ in groups:
+                cfg[g] = fresh[g]
+    for key, value in keys:
+        OmegaConf.update(cfg, key, yaml.safe_load(value) if value else None, force_add=True)
+    return cfg
+
+
+def _resolved(cfg: DictConfig, output_dir: Path) -> DictConfig:
+    """``cfg`` with every interpolation resolved (a stored config has none left; a group option brought in by an
+    override may refer to ${paths...})."""
+    import snn_repro.app  # noqa: F401
+
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    try:
+        return OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    except Exception as e:
+        raise EvalError(f"config does not resolve: {str(e).splitlines()[0]}") from None
+
+
+def load_module(path: str | Path, overrides: list[str] = (), which: str = "last", map_location=None,
+                strict: bool = True):
+    """The trained SNNModule of a run directory or checkpoint, in eval mode (weights on ``map_location``)."""
+    from snn_repro.callbacks.resume import read_checkpoint
+    from snn_repro.train import build_module
+
+    ckpt = find_checkpoint(path, which)
+    checkpoint = read_checkpoint(ckpt)
+    cfg = _resolved(apply_overrides(stored_config(ckpt, checkpoint), list(overrides)), run_dir_of(ckpt))
+    module = build_module(cfg)
+    module.load_state_dict(checkpoint["state_dict"], strict=strict)
+    if map_location is not None:
+        module.to(map_location)
+    module.checkpoint_path = str(ckpt)
+    return module.eval()
+
+
+def load(run_dir: str | Path, which: str = "last", map_location=None):
+    """``snn_repro.load(run_dir)``: the trained module of a run (its ``which`` checkpoint), ready for inference."""
+    return load_module(run_dir, which=which, map_location=map_location)
+
+
+def evaluate(path: str | Path, overrides: list[str] = (), which: str = "last", split: str = "test",
+             out: str | Path | None = None) -> dict:
+    """Evaluate ``split`` of the configured dataset with the checkpoint's weights; returns the written record."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    from snn_repro import results
+    from snn_repro.callbacks.energy import EnergyCounter
+    from snn_repro.callbacks.spikes import SpikeCounter
+    from snn_repro.datamodule import SNNDataModule
+    from snn_repro.metrics import NeuroBenchMetrics
+
+    if split not in SPLITS:
+        raise EvalError(f"--split {split!r}: expected one of {', '.join(SPLITS)}")
+    module = load_module(path, overrides, which)
+    cfg = OmegaConf.create(module.config)
+    ckpt = Path(module.checkpoint_path)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # the same eval twice gives the same numbers
+    datamodule = SNNDataModule(cfg.dataset, cfg.augmentation, cfg.seed)
+    datamodule.setup()
+    callbacks = [SpikeCounter(), NeuroBenchMetrics()]
+    energy = [c for c in (cfg.get("callbacks") or {}).values() if c and "EnergyCounter" in str(c.get("_target_"))]
+    if energy:
+        callbacks.append(instantiate(energy[0]))
+    trainer = L.Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1,
+                        precision=cfg.trainer.get("precision", "32-true"), logger=False, callbacks=callbacks,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        limit_test_batches=cfg.trainer.get("limit_test_batches", 1.0),
+                        default_root_dir=str(run_dir_of(ckpt)))
+    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    logged = trainer.test(module, dataloaders=loader, verbose=False)[0]
+    metrics = {k.replace("test/", f"{split}/", 1): float(v) for k, v in logged.items()}
+    samples = callbacks[0].samples
+    record = {
+        "status": "complete",
+        "checkpoint": str(ckpt),
+        "split": split,
+        "dataset": cfg.dataset.name,
+        "samples": samples,
+        "overrides": list(overrides),
+        "metrics": metrics,
+        "spikes": getattr(module, "spike_summary", {}).get("test", {}),
+        "neurobench": getattr(module, "neurobench_summary", None),
+        "energy": getattr(module, "energy_summary", None),
+        "command": " ".join(["python -m snn_repro.eval", *sys.argv[1:]]),
+        "git_commit": results.git_commit(),
+        "versions": results.package_versions(),
+        "config": OmegaConf.to_container(cfg),
+    }
+    target = Path(out) if out else run_dir_of(ckpt) / "eval" / f"{ckpt.stem}-{cfg.dataset.name}-{split}.json"
+    results.write_json_atomic(target, record)
+    record["path"] = str(target)
+    acc = metrics.get(f"{split}/acc", float("nan"))
+    spikes = record["spikes"].get("spikes_per_sample", float("nan"))
+    print(f"eval: {split} acc {100 * acc:.2f}% on {cfg.dataset.name} ({samples} samples) | {spikes:.1f} "
+          f"spikes/sample | checkpoint {ckpt} | record: {target}")
+    return record
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m snn_repro.eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", help="a run directory (its checkpoints/) or a .ckpt file")
+    p.add_argument("overrides", nargs="*", help="group=option or key=value applied to the stored config")
+    p.add_argument("--ckpt", default="last", choices=["last", "best"], help="which checkpoint of a run directory")
+    p.add_argument("--split", default="test", choices=SPLITS)
+    p.add_argument("--out", help="where to write the eval record (default: <run dir>/eval/...)")
+    args = p.parse_args(argv)
+    from snn_repro.app import _error_line, _expected_errors
+
+    try:
+        evaluate(args.path, args.overrides, args.ckpt, args.split, args.out)
+    except (EvalError, *_expected_errors()) as e:
+        print(_error_line(e) if not isinstance(e, EvalError) else f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Evaluating, loading and rebuilding a trained run without training."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import snn_repro
+from snn_repro.module import SNNModule
+from snn_repro.results import ROOT
+from tests.conftest import run_cli
+
+FAST = ["trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=3", "trainer.enable_progress_bar=false", "encoder=direct"]
+
+
+def run_eval(*args):
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    return subprocess.run([sys.executable, "-m", "snn_repro.eval", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("logs")
+    r = run_cli(*FAST, f"paths.log_dir={logs}", "seed=5")
+    assert r.returncode == 0, r.stderr
+    (results,) = list(logs.rglob("results.json"))
+    return results.parent
+
+
+def test_eval_of_a_run_dir_repeats_the_test_of_training(run_dir):
+    trained = json.loads((run_dir / "results.json").read_text())
+    r = run_eval(str(run_dir))
+    assert r.returncode == 0, r.stderr
+    (line,) = [ln for ln in r.stdout.splitlines() if ln.startswith("eval:")]
+    record_path = run_dir / "eval" / "last-digits-test.json"
+    assert str(record_path) in line
+    record = json.loads(record_path.read_text())
+    # direct coding is deterministic: the same weights on the same split give the same accuracy and spikes
+    assert record["metrics"]["test/acc"] == pytest.approx(trained["metrics"]["test/acc"], abs=1e-7)
+    assert record["spikes"]["spikes_per_sample"] == pytest.approx(trained["spikes"]["test"]["spikes_per_sample"])
+    assert record["neurobench"]["synops"] == pytest.approx(trained["neurobench"]["synops"])
+    assert record["checkpoint"].endswith("checkpoints/last.ckpt") and record["samples"] == 3 * 32
+
+
+def test_eval_overrides_change_the_data_not_the_model(run_dir, tmp_path):
+    out = tmp_path / "rec.json"
+    r = run_eval(str(run_dir / "checkpoints" / "last.ckpt"), "dataset.batch_size=16", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    record = json.loads(out.read_text())
+    assert record["samples"] == 3 * 16 and record["config"]["dataset"]["batch_size"] == 16
+    assert record["overrides"] == ["dataset.batch_size=16"]
+
+
+def test_eval_bad_input_is_one_line(run_dir, tmp_path):
+    r = run_eval(str(tmp_path / "nowhere"))
+    assert r.returncode == 1 and r.stderr.strip().splitlines()[-1].startswith("error:") and "nowhere" in r.stderr
+    r = run_eval(str(run_dir), "dataset=no_such_set")
+    assert r.returncode == 1 and "dataset=no_such_set" in r.stderr.strip().splitlines()[-1]
+    assert not (run_dir / "eval" / "last-no_such_set-test.json").exists()
+
+
+def test_load_and_load_from_checkpoint_rebuild_the_trained_module(run_dir):
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+    loaded = snn_repro.load(run_dir)
+    again = SNNModule.load_from_checkpoint(ckpt)
+    assert not loaded.training
+    for module in (loaded, again):
+        state = module.state_dict()
+        assert state.keys() == saved["state_dict"].keys()
+        assert all(torch.equal(state[k], v) for k, v in saved["state_dict"].items())
+    x = torch.rand(4, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), again(x))
+    assert saved["snn_repro_config"]["seed"] == 5
