@@ -1,4 +1,9 @@
-"""LightningDataModule over the registered dataset loaders; validation runs on the test split (as the papers report).
+"""LightningDataModule over the registered dataset loaders: train, optional held-out validation, test.
+
+Evaluation during fit runs on the test split under the name ``test_during_fit`` (what the papers' codes do: their
+"best accuracy" is the highest test accuracy over epochs) and, when ``dataset.split.val_fraction`` > 0, first on a
+validation split carved from the training set (stratified per class, seed ``split.seed``, no augmentation) under
+the name ``val``. Only then is there a held-out number: the checkpoint chosen on ``val/acc``, tested once.
 
 Training data is resumable and reproducible: the order of epoch ``e`` is a permutation drawn from (seed, e) alone,
 and the random augmentation of a sample is seeded from (seed, e, index), so neither depends on the global RNG, on
@@ -15,8 +20,9 @@ import tonic
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from snn_repro.data import splits
 from snn_repro.data.registry import get_loader
 
 
@@ -105,12 +111,44 @@ class SeededSamples(Dataset):
             random.setstate(p)
 
 
+def labels_of(ds: Dataset) -> np.ndarray:
+    """The class of every sample of a loader's dataset (its ``labels``), without reading the samples."""
+    labels = getattr(ds, "labels", None)
+    if labels is None:
+        raise TypeError(f"{type(ds).__name__} has no `labels`: dataset.split.val_fraction needs the class of every "
+                        f"training sample to hold out a stratified validation split")
+    return np.asarray(labels)
+
+
 class SNNDataModule(L.LightningDataModule):
     def __init__(self, dataset: DictConfig, augmentation: DictConfig, seed: int = 0):
         super().__init__()
         self.cfg, self.aug, self.seed = dataset, augmentation, seed
-        self.train_set = self.test_set = None
+        self.train_set = self.val_set = self.test_set = None
         self.train_sampler: EpochSampler | None = None
+
+    @property
+    def val_fraction(self) -> float:
+        return float(self.cfg.split.get("val_fraction", 0.0) or 0.0)
+
+    @property
+    def eval_names(self) -> tuple[str, ...]:
+        """Metric prefix of each validation dataloader, in order."""
+        return ("val", "test_during_fit") if self.val_set is not None else ("test_during_fit",)
+
+    @property
+    def selection_metric(self) -> str:
+        """What the best checkpoint is chosen on: the held-out split if there is one, else test (paper protocol)."""
+        return "val/acc" if self.val_set is not None else "test_during_fit/acc"
+
+    def split_summary(self) -> dict:
+        """The split as used, for results.json: settings and sample counts."""
+        split = self.cfg.split
+        return {"mode": str(split.mode), "test_fraction": float(split.test_fraction), "seed": int(split.seed),
+                "val_fraction": self.val_fraction, "held_out": self.val_set is not None,
+                "val_from": "train split, stratified per class, seed split.seed" if self.val_set is not None else None,
+                "train": len(self.train_set), "val": len(self.val_set) if self.val_set is not None else 0,
+                "test": len(self.test_set), "selection_metric": self.selection_metric}
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -119,9 +157,15 @@ class SNNDataModule(L.LightningDataModule):
             from snn_repro.data.synthetic import load_synthetic as load
         else:
             load = get_loader(self.cfg.name)
-        self.train_set = load(self.cfg, "train", event_transform=_compose(self.aug.event),
-                              frame_transform=_compose(self.aug.frame))
+        train = load(self.cfg, "train", event_transform=_compose(self.aug.event),
+                     frame_transform=_compose(self.aug.frame))
         self.test_set = load(self.cfg, "test")
+        if self.val_fraction != 0:
+            train_idx, val_idx = splits.validation_split(labels_of(train), self.val_fraction, int(self.cfg.split.seed))
+            # the validation samples as the test set sees its own: the train split read again without augmentation
+            self.val_set = Subset(load(self.cfg, "train"), val_idx.tolist())
+            train = Subset(train, train_idx.tolist())
+        self.train_set = train
         self.train_sampler = EpochSampler(len(self.train_set), self.seed)
 
     def _loader(self, ds, **kwargs):
@@ -138,7 +182,8 @@ class SNNDataModule(L.LightningDataModule):
         return self._loader(SeededSamples(self.train_set, self.seed), sampler=self.train_sampler)
 
     def val_dataloader(self):
-        return self._loader(self.test_set, shuffle=False)
+        sets = {"val": self.val_set, "test_during_fit": self.test_set}
+        return [self._loader(sets[name], shuffle=False) for name in self.eval_names]
 
     def test_dataloader(self):
         return self._loader(self.test_set, shuffle=False)

@@ -18,6 +18,11 @@ class NonFiniteLoss(FloatingPointError):
     pass
 
 
+# metric prefixes: `val` is the held-out split carved from train (only when dataset.split.val_fraction > 0),
+# `test_during_fit` the test split evaluated after every epoch, `test` the evaluation after fit
+EVAL_SPLITS = ("train", "val", "test_during_fit", "test")
+
+
 class SNNModule(L.LightningModule):
     def __init__(self, net: SpikingNetwork, encoder: Encoder, rule: LearningRule, num_classes: int,
                  readout_mode: str, loss: dict, optimizer: Callable[..., torch.optim.Optimizer],
@@ -27,7 +32,7 @@ class SNNModule(L.LightningModule):
         self.readout_mode, self.loss_cfg = readout_mode, dict(loss)
         self.optimizer_factory, self.scheduler_cfg = optimizer, dict(scheduler)
         self.metrics = torch.nn.ModuleDict({
-            split: MulticlassAccuracy(num_classes, average="micro") for split in ("train_", "val_", "test_")
+            split + "_": MulticlassAccuracy(num_classes, average="micro") for split in EVAL_SPLITS
         })  # "train" etc. clash with nn.Module attributes inside a ModuleDict
         self.config: dict | None = None  # the resolved run config (set by build_module), saved in checkpoints
 
@@ -62,16 +67,18 @@ class SNNModule(L.LightningModule):
                                 f"step {self.global_step}: lower the learning rate or check the input scale")
         acc = self.metrics[split + "_"]
         acc(scores.detach(), y)
-        self.log(f"{split}/loss", loss.detach(), prog_bar=split != "test", on_step=False, on_epoch=True,
-                 batch_size=len(y))
-        self.log(f"{split}/acc", acc, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log(f"{split}/loss", loss.detach(), prog_bar=split in ("train", "val"), on_step=False, on_epoch=True,
+                 batch_size=len(y), add_dataloader_idx=False)
+        self.log(f"{split}/acc", acc, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(y),
+                 add_dataloader_idx=False)
         return loss
 
     def training_step(self, batch, batch_idx):
         return self._shared(batch, "train")
 
-    def validation_step(self, batch, batch_idx):
-        self._shared(batch, "val")
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        names = getattr(self.trainer.datamodule, "eval_names", ("test_during_fit",))
+        self._shared(batch, names[dataloader_idx])
 
     def test_step(self, batch, batch_idx):
         self._shared(batch, "test")

@@ -36,6 +36,7 @@ class Split:
     mode: str = "official"  # official | random_per_class | first_per_class | balanced_subset
     test_fraction: float = 0.1
     seed: int = 0
+    val_fraction: float = 0.0  # > 0: that share of each class of the train split is held out for validation
 
 
 @dataclass

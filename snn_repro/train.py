@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 
 from snn_repro import results
+from snn_repro.callbacks.protocols import EpochHistory, best_epoch
 from snn_repro.callbacks.resume import AtomicCheckpointIO, ResumeState, read_checkpoint
 from snn_repro.datamodule import SNNDataModule
 from snn_repro.module import SNNModule
@@ -25,6 +26,14 @@ from snn_repro.schema import validate
 from snn_repro.tables.confighash import config_hash
 from snn_repro.tables.job import table_context
 from snn_repro.tables.smoke import apply_smoke
+
+
+def _best_checkpoint(trainer: L.Trainer, monitor: str) -> str | None:
+    """The path of the best checkpoint on ``monitor`` (the ModelCheckpoint that watches it), if one was saved."""
+    for cb in trainer.checkpoint_callbacks:
+        if getattr(cb, "monitor", None) == monitor and cb.best_model_path:
+            return cb.best_model_path
+    return None
 
 
 def build_module(cfg: DictConfig) -> SNNModule:
@@ -44,6 +53,39 @@ def build_module(cfg: DictConfig) -> SNNModule:
 
 def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(v) for v in (node or {}).values() if v is not None and "_target_" in v]
+
+
+def _set_selection_metric(callbacks: DictConfig | None, metric: str) -> None:
+    """``monitor: auto`` (the best checkpoint) becomes the selection metric: val/acc with a held-out split, else
+    test_during_fit/acc (the paper protocol, which selects on test)."""
+    for node in (callbacks or {}).values():
+        if node is not None and node.get("monitor") == "auto":
+            node.monitor = metric
+
+
+def _test(trainer: L.Trainer, module: SNNModule, datamodule: SNNDataModule) -> dict[str, float]:
+    return {k: float(v) for k, v in trainer.test(module, datamodule=datamodule, verbose=False)[0].items()}
+
+
+def protocol_metrics(history: list[dict], final_test: dict[str, float] | None, held_out_test: dict | None,
+                     held_out_epoch: dict | None) -> dict[str, float]:
+    """The three protocols as flat metrics (see snn_repro.callbacks.protocols)."""
+    out = {}
+    paper = best_epoch(history, "test_during_fit/acc")
+    if paper is not None:
+        out["paper_protocol/test_acc"] = paper["test_during_fit/acc"]
+        out["paper_protocol/epoch"] = paper["epoch"]
+    if final_test is not None and "test/acc" in final_test:
+        out["last_epoch/test_acc"] = final_test["test/acc"]
+    elif history and "test_during_fit/acc" in history[-1]:
+        out["last_epoch/test_acc"] = history[-1]["test_during_fit/acc"]
+    if history:
+        out["last_epoch/epoch"] = history[-1]["epoch"]
+    if held_out_test is not None and held_out_epoch is not None:
+        out["held_out/test_acc"] = held_out_test["test/acc"]
+        out["held_out/val_acc"] = held_out_epoch["val/acc"]
+        out["held_out/epoch"] = held_out_epoch["epoch"]
+    return out
 
 
 def resolve_ckpt(cfg: DictConfig, expected_hash: str | None = None) -> str | None:
@@ -96,6 +138,7 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = SNNDataModule(cfg.dataset, cfg.augmentation, cfg.seed)
     datamodule.setup()  # a missing dataset fails here, before any model or logger exists
+    _set_selection_metric(cfg.callbacks, datamodule.selection_metric)
     ckpt_path = resolve_ckpt(cfg, chash)  # a corrupted checkpoint also fails before any logger exists
     module = build_module(cfg)
     loggers = _instantiate_all(cfg.logger)
@@ -107,6 +150,8 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         resume = ResumeState()
         callbacks.append(resume)
     resume.config_hash = chash
+    history = EpochHistory()
+    callbacks.append(history)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      plugins=[AtomicCheckpointIO()])
     for logger in loggers:  # the whole config (with the paper value of a table row) beside the metrics
@@ -114,12 +159,19 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+        best = _best_checkpoint(trainer, datamodule.selection_metric)
+        held_out_epoch = best_epoch(history.history, "val/acc") if datamodule.val_set is not None else None
+        final_test = held_out_test = None
         if cfg.test:
-            test = trainer.test(module, datamodule=datamodule, verbose=False)[0]
-            metrics.update({k: float(v) for k, v in test.items()})
-        ckpt = trainer.checkpoint_callback
-        if ckpt is not None and ckpt.best_model_score is not None:
-            metrics["best/val_acc"] = float(ckpt.best_model_score)
+            if held_out_epoch is not None and best is not None:
+                # held-out protocol: the weights chosen on val/acc, tested once; then back to the final weights
+                final_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                module.load_state_dict(read_checkpoint(best)["state_dict"])
+                held_out_test = _test(trainer, module, datamodule)
+                module.load_state_dict(final_state)
+            final_test = _test(trainer, module, datamodule)  # last epoch (spike and energy summaries: these weights)
+            metrics.update(final_test)
+        metrics.update(protocol_metrics(history.history, final_test, held_out_test, held_out_epoch))
     finally:
         for logger in loggers:
             logger.finalize("success")
@@ -142,6 +194,9 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         "versions": results.package_versions(),
         "config_hash": chash,
         "resumed_from": ckpt_path,
+        "split": datamodule.split_summary(),
+        "protocols": {"history": history.history, "best_checkpoint": best,
+                      "held_out_checkpoint_epoch": held_out_epoch["epoch"] if held_out_epoch else None},
         "table": table,
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
@@ -151,7 +206,11 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         record["neurobench"] = module.neurobench_summary
     results.write_json_atomic(out, record)
     (out_dir / "failed.json").unlink(missing_ok=True)  # an earlier failure of this job is superseded
-    acc = metrics.get("test/acc", metrics.get("val/acc", float("nan")))
+    acc = metrics.get("test/acc", metrics.get("last_epoch/test_acc", float("nan")))
     spikes = getattr(module, "spike_summary", {}).get("test", {}).get("spikes_per_sample", float("nan"))
-    print(f"done: test acc {100 * acc:.2f}% | {spikes:.1f} spikes/sample | {wall:.1f} s | results: {out}")
+    pct = {k: f"{100 * metrics[k]:.2f}%" if k in metrics else "—"
+           for k in ("paper_protocol/test_acc", "last_epoch/test_acc", "held_out/test_acc")}
+    print(f"done: test acc {pct['last_epoch/test_acc']} last epoch, {pct['paper_protocol/test_acc']} best over "
+          f"epochs (paper protocol, selects on test), {pct['held_out/test_acc']} held-out (checkpoint chosen on "
+          f"val/acc) | {spikes:.1f} spikes/sample | {wall:.1f} s | results: {out}")
     return acc

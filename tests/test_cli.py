@@ -21,6 +21,16 @@ def test_short_training_run_writes_complete_results(tmp_path):
     assert data["command"].startswith("python -m snn_repro")
     assert "done: test acc" in r.stdout and str(results) in r.stdout
     assert (results.parent / "checkpoints" / "last.ckpt").exists()
+    # the digits default holds out 10% of train: all three protocols are reported, the split recorded
+    split = data["split"]
+    assert split["held_out"] and split["selection_metric"] == "val/acc" and split["val"] > 0
+    m = data["metrics"]
+    (only_epoch,) = data["protocols"]["history"]
+    assert m["paper_protocol/test_acc"] == only_epoch["test_during_fit/acc"] == m["test_during_fit/acc"]
+    assert m["held_out/val_acc"] == only_epoch["val/acc"] and 0.0 <= m["held_out/test_acc"] <= 1.0
+    assert m["last_epoch/test_acc"] == m["test/acc"] and "best/val_acc" not in m
+    assert Path(data["protocols"]["best_checkpoint"]).name == "best_epoch_000.ckpt"
+    assert "best over epochs (paper protocol, selects on test)" in r.stdout
 
 
 def test_unknown_config_option_exits_non_zero(tmp_path):

@@ -140,6 +140,7 @@ class ResumeState(L.Callback):
         self.save_on_signal = save_on_signal
         self.config_hash = config_hash
         self.batches_done = 0  # training batches finished in the current epoch
+        self.epoch_finished = False  # on_train_epoch_end has run for the current epoch
         self._trainer: L.Trainer | None = None
         self._pending: dict[str, Any] | None = None  # state loaded from a checkpoint, not yet applied
         self._epoch_sums: dict[str, Any] = {}
@@ -152,7 +153,8 @@ class ResumeState(L.Callback):
         epoch = trainer.current_epoch if trainer is not None else 0
         state = {"rng": rng_states(), "epoch": epoch, "batches_done": self.batches_done,
                  "config_hash": self.config_hash, "metrics": {}, "epoch_sums": {}}
-        if trainer is not None and trainer.lightning_module is not None:
+        # a checkpoint of a finished epoch (last.ckpt at its end) resumes at the next one, whose sums start at zero
+        if trainer is not None and trainer.lightning_module is not None and not self.epoch_finished:
             state["metrics"] = _metric_states(trainer.lightning_module)
             if self.batches_done and trainer.training:
                 state["epoch_sums"] = _epoch_sums(trainer)
@@ -201,6 +203,10 @@ class ResumeState(L.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.batches_done = 0
+        self.epoch_finished = False
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.epoch_finished = True  # runs before ModelCheckpoint's (Lightning puts checkpoint callbacks last)
 
     # --- saving ------------------------------------------------------------------------------------------------
     def _last_path(self, trainer) -> Path:

@@ -24,6 +24,12 @@ def _plain(node):
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
+def _split_key(split_cfg) -> dict:
+    """The split settings that decide which recordings a part holds (the validation share does not: it is carved
+    from the train part afterwards, so the same cached frames serve every val_fraction)."""
+    return {k: v for k, v in (_plain(split_cfg) or {}).items() if k != "val_fraction"}
+
+
 def options(cfg) -> dict:
     return dict(_plain(cfg.get("options", None)) or {})
 
@@ -62,7 +68,8 @@ class FramedEvents(torch.utils.data.Dataset):
             if not cfg.get("cache_dir", None):
                 raise ValueError(f"dataset {cfg.name}: cache is true but cache_dir is not set")
             params = dict(name=str(cfg.name), root=os.path.abspath(str(cfg.root)), part=source.part, split=split,
-                          split_cfg=_plain(cfg.split), options=options(cfg), sensor=list(source.sensor))
+                          split_cfg=_split_key(cfg.split),
+                          options=options(cfg), sensor=list(source.sensor))
             if event_transform is None:
                 params.update(T=self.T, framing=_plain(cfg.framing), spatial=_plain(cfg.spatial))
                 self.cache = DiskCache(str(cfg.cache_dir), f"{cfg.name}-frames", params)

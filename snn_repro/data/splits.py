@@ -7,6 +7,9 @@
   test (BPSA reference code for CIFAR10-DVS).
 - ``balanced_subset``: from each official part, `per_class` recordings of every class drawn with `seed`
   (options.subset_train_per_class / options.subset_test_per_class); for quick runs on N-MNIST.
+
+A validation split (``split.val_fraction`` > 0) is then carved from the train indices by ``validation_split``:
+stratified per class, drawn with `seed`; the test set is never touched.
 """
 from __future__ import annotations
 
@@ -70,3 +73,20 @@ def select(labels: np.ndarray, split_cfg, split: str, options=None) -> np.ndarra
     if mode in ("random_per_class", "first_per_class"):
         return per_class(labels, split, mode, float(split_cfg.test_fraction), int(split_cfg.seed))
     raise ValueError(f"split.mode must be one of {MODES}, got {mode!r}")
+
+
+def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) positions into `labels` (the train split's labels): within each class round(n * fraction)
+    samples, drawn with `seed`, are held out for validation. Both ascending; disjoint; together all positions."""
+    if not 0.0 < fraction < 1.0:  # 0 is no split at all: the caller does not ask for one
+        raise ValueError(f"split.val_fraction must be in [0, 1) (0: no validation split), got {fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng([int(seed), 0x7A1])  # a stream of its own: not the draws of the train/test split
+    val = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        val.append(idx[rng.permutation(len(idx))[: int(round(len(idx) * fraction))]])
+    val = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
+    if len(val) == 0:
+        raise ValueError(f"split.val_fraction {fraction} holds out no sample of a {len(labels)}-sample train split")
+    return np.setdiff1d(np.arange(len(labels)), val), val

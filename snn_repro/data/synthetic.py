@@ -24,8 +24,12 @@ class SyntheticDataset(Dataset):
     def __len__(self) -> int:
         return self.size
 
+    @property
+    def labels(self) -> list[int]:
+        return [i % self.num_classes for i in range(self.size)]
+
     def __getitem__(self, i: int):
-        label = i % self.num_classes
+        label = i % self.num_classes  # = self.labels[i]
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + i + 1)
         p = 0.5 * self.patterns[label] + 0.5 * torch.rand(self.shape, generator=g)
         if self.events:  # frames of event counts: Poisson counts with a rate ~ 1 event per pixel and bin

@@ -18,3 +18,14 @@ class KillAtStep(L.Callback):
         if trainer.global_step == self.step and not self.marker.exists():
             self.marker.write_text(f"killed at step {self.step}, batch {batch_idx}\n")
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class RecordEpochs(L.Callback):
+    """Appends the number of every training epoch this process starts to ``path`` (one per line)."""
+
+    def __init__(self, path: str):
+        self.path = Path(path)
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        with self.path.open("a") as f:
+            f.write(f"{trainer.current_epoch}\n")

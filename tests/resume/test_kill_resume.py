@@ -49,8 +49,40 @@ def test_killed_run_resumes_to_identical_metrics_and_weights(tmp_path, reference
     res, weights = _final(out)
     ref_res, ref_weights = reference
     assert res["resumed_from"] == str(out / "checkpoints" / "last.ckpt")
-    for key in ("test/acc", "test/loss", "val/loss", "train/loss", "train/acc"):
+    for key in ("test/acc", "test/loss", "val/loss", "train/loss", "train/acc", "test_during_fit/acc",
+                "paper_protocol/test_acc", "held_out/test_acc"):
         assert res["metrics"][key] == ref_res["metrics"][key], key
     assert weights.keys() == ref_weights.keys()
+    for k in weights:
+        assert torch.equal(weights[k], ref_weights[k]), k
+
+
+def test_last_ckpt_is_the_last_epoch(reference):
+    res, _ = reference
+    assert res["protocols"]["history"][-1]["epoch"] == 1 == res["metrics"]["last_epoch/epoch"]
+
+
+def test_run_killed_after_an_epoch_resumes_at_the_next_and_ends_equal(tmp_path, reference):
+    """Killed at the start of epoch 1, with no mid-epoch saves: last.ckpt is the end of epoch 0 (ModelCheckpoint
+    without a monitor), the rerun trains epoch 1 only, and ends like the run never killed."""
+    out, marker = tmp_path / "run", tmp_path / "killed"
+    kill = ["callbacks.resume.every_n_train_steps=0", "+callbacks.kill._target_=tests.resume.killer.KillAtStep",
+            "+callbacks.kill.step=8", f"+callbacks.kill.marker={marker}",
+            "+callbacks.epochs._target_=tests.resume.killer.RecordEpochs", f"+callbacks.epochs.path={tmp_path}/ep"]
+    first = _run(out, *kill)
+    assert first.returncode == -9 and marker.exists(), first.stderr
+    ckpt = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert (ckpt["epoch"], ckpt["global_step"]) == (0, 8)  # the end of epoch 0, written after its evaluation
+    (tmp_path / "ep").unlink()
+
+    second = _run(out, *kill)
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "ep").read_text().split() == ["1"]  # resumed at epoch N + 1, nothing retrained
+    res, weights = _final(out)
+    ref_res, ref_weights = reference
+    for key in ("test/acc", "test/loss", "train/loss", "val/acc", "test_during_fit/acc", "paper_protocol/test_acc",
+                "paper_protocol/epoch", "last_epoch/test_acc", "held_out/test_acc", "held_out/epoch"):
+        assert res["metrics"][key] == ref_res["metrics"][key], key
+    assert res["protocols"]["history"] == ref_res["protocols"]["history"]  # epoch 0's row came with the checkpoint
     for k in weights:
         assert torch.equal(weights[k], ref_weights[k]), k
