@@ -77,7 +77,8 @@ def select(labels: np.ndarray, split_cfg, split: str, options=None) -> np.ndarra
 
 def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, val) positions into `labels` (the train split's labels): within each class round(n * fraction)
-    samples, drawn with `seed`, are held out for validation. Both ascending; disjoint; together all positions."""
+    samples (at least one of a class with two or more), drawn with `seed`, are held out for validation. Both
+    ascending; disjoint; together all positions."""
     if not 0.0 < fraction < 1.0:  # 0 is no split at all: the caller does not ask for one
         raise ValueError(f"split.val_fraction must be in [0, 1) (0: no validation split), got {fraction}")
     labels = np.asarray(labels)
@@ -85,7 +86,8 @@ def validation_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     val = []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
-        val.append(idx[rng.permutation(len(idx))[: int(round(len(idx) * fraction))]])
+        n_val = max(int(round(len(idx) * fraction)), int(len(idx) >= 2))
+        val.append(idx[rng.permutation(len(idx))[:n_val]])
     val = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
     if len(val) == 0:
         raise ValueError(f"split.val_fraction {fraction} holds out no sample of a {len(labels)}-sample train split")

@@ -25,16 +25,16 @@ NO_AUG = OmegaConf.create({"event": [], "frame": []})
 
 
 def test_validation_split_is_stratified_disjoint_and_seeded():
-    labels = np.repeat(np.arange(4), [10, 20, 30, 41])
+    labels = np.repeat(np.arange(5), [10, 20, 30, 41, 3])
     train, val = validation_split(labels, 0.1, seed=3)
     assert np.intersect1d(train, val).size == 0 and np.union1d(train, val).tolist() == list(range(len(labels)))
-    assert np.bincount(labels[val]).tolist() == [1, 2, 3, 4]  # round(n * 0.1) of each class
+    assert np.bincount(labels[val]).tolist() == [1, 2, 3, 4, 1]  # round(n * 0.1) of each class, at least one
     again, other = validation_split(labels, 0.1, seed=3)[1], validation_split(labels, 0.1, seed=4)[1]
     assert again.tolist() == val.tolist() and other.tolist() != val.tolist()
     with pytest.raises(ValueError, match="val_fraction"):
         validation_split(labels, 1.0, seed=0)
     with pytest.raises(ValueError, match="holds out no sample"):
-        validation_split(labels[:3], 0.1, seed=0)
+        validation_split(np.arange(3), 0.1, seed=0)  # one sample per class: none can be spared
 
 
 def _static_cfg(tmp_path, rng):
@@ -78,7 +78,7 @@ def test_every_kind_of_dataset_holds_out_a_stratified_validation_split(tmp_path,
     labels = np.asarray(plain.train_set.labels)
     per_class = np.bincount(labels)
     assert np.bincount(labels[val_idx], minlength=len(per_class)).tolist() == \
-        [int(round(n * 0.25)) for n in per_class]
+        [max(int(round(n * 0.25)), int(n >= 2)) for n in per_class]
     # the test set is the same with and without a validation split
     assert len(dm.test_set) == len(plain.test_set)
     for k in (0, len(dm.test_set) - 1):

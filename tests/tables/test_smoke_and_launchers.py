@@ -39,7 +39,7 @@ def test_synthetic_data_is_shaped_like_the_dataset():
     x, y = ds[3]
     assert x.shape == (3, 2, 5, 7) and y == 3 and torch.all(x >= 0) and torch.equal(x, x.round())
     assert torch.equal(ds[3][0], x)  # a pure function of the index
-    assert len(ds) == 8 and len(load_synthetic(events, "test")) == 4
+    assert len(ds) == 256 and len(load_synthetic(events, "test")) == 4  # smoke.yaml
     static = compose_job(SWEEPS["demo_t1"], "demo/lif", 0, smoke=True).dataset
     x, _ = load_synthetic(static, "test")[0]
     assert x.shape == (1, 8, 8) and 0 <= x.min() and x.max() <= 1
