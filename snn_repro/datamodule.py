@@ -181,6 +181,14 @@ class SNNDataModule(L.LightningDataModule):
             self.train_sampler.num_replicas, self.train_sampler.rank = trainer.world_size, trainer.global_rank
         return self._loader(SeededSamples(self.train_set, self.seed), sampler=self.train_sampler)
 
+    def split_dataloader(self, split: str):
+        """The loader of one evaluation split, "val" (the held-out part of train) or "test"."""
+        ds = {"val": self.val_set, "test": self.test_set}[split]
+        if ds is None:
+            raise ValueError(f"no {split} split: dataset.split.val_fraction is 0 (set it > 0 to hold out a validation "
+                             f"split from train)")
+        return self._loader(ds, shuffle=False)
+
     def val_dataloader(self):
         sets = {"val": self.val_set, "test_during_fit": self.test_set}
         return [self._loader(sets[name], shuffle=False) for name in self.eval_names]

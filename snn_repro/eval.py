@@ -174,7 +174,10 @@ def evaluate(path: str | Path, overrides: list[str] = (), which: str = "last", s
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         limit_test_batches=cfg.trainer.get("limit_test_batches", 1.0),
                         default_root_dir=str(run_dir_of(ckpt)))
-    loader = datamodule.test_dataloader() if split == "test" else datamodule.val_dataloader()
+    try:
+        loader = datamodule.split_dataloader(split)
+    except ValueError as e:
+        raise EvalError(f"--split {split}: {e}") from None
     logged = trainer.test(module, dataloaders=loader, verbose=False)[0]
     metrics = {k.replace("test/", f"{split}/", 1): float(v) for k, v in logged.items()}
     samples = callbacks[0].samples

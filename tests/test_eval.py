@@ -78,3 +78,14 @@ def test_load_and_load_from_checkpoint_rebuild_the_trained_module(run_dir):
     with torch.no_grad():
         assert torch.equal(loaded(x), again(x))
     assert saved["snn_repro_config"]["seed"] == 5
+
+
+def test_held_out_split_and_best_checkpoint(run_dir):
+    trained = json.loads((run_dir / "results.json").read_text())
+    m = trained["metrics"]
+    # one epoch: the val-selected checkpoint holds the final weights, and direct coding is deterministic
+    assert m["held_out/epoch"] == 0 and m["held_out/test_acc"] == pytest.approx(m["test/acc"], abs=1e-7)
+    r = run_eval(str(run_dir), "--ckpt", "best", "--split", "val")
+    assert r.returncode == 0, r.stderr
+    record = json.loads((run_dir / "eval" / "best_epoch_000-digits-val.json").read_text())
+    assert record["samples"] == min(3 * 32, trained["split"]["val"]) and 0.0 <= record["metrics"]["val/acc"] <= 1.0
