@@ -5,7 +5,8 @@ S <- momentum * S_batch + (1 - momentum) * S; frozen in all other epochs.
 ``mode: plain`` (the paper's "updated every 5 epochs"): S <- S_batch once, on the first training batch of each
 such epoch, then frozen until the next one.
 The factors themselves are a buffer of the rule (``pl_module.rule.scale``), so checkpoints carry them and a resumed
-run continues with them; the schedule follows ``trainer.current_epoch``, which a resume restores too.
+run continues with them; the schedule follows ``trainer.current_epoch`` and the batch index, which a resume restores
+too, and is derived from them at every batch (a mid-epoch resume continues a refresh epoch's refreshes).
 """
 from __future__ import annotations
 
@@ -31,16 +32,16 @@ class ScaleFactorRefresh(L.Callback):
                             f"got {type(rule).__name__}")
         return rule
 
-    def on_train_epoch_start(self, trainer, pl_module):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        # derived from the epoch at every batch, not set once at the epoch's start: a run resumed from a checkpoint
+        # saved inside a refresh epoch starts mid-epoch, where Lightning calls no on_train_epoch_start
         rule = self._rule(pl_module)
-        if self.is_refresh_epoch(trainer.current_epoch):
-            rule.refresh_momentum = self.momentum if self.mode == "ema" else 1.0
-        else:
+        if not self.is_refresh_epoch(trainer.current_epoch):
             rule.refresh_momentum = None
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.mode == "plain":
-            self._rule(pl_module).refresh_momentum = None
+        elif self.mode == "ema":
+            rule.refresh_momentum = self.momentum
+        else:  # plain: the epoch's first batch only
+            rule.refresh_momentum = 1.0 if batch_idx == 0 else None
 
     def on_train_epoch_end(self, trainer, pl_module):
         rule = self._rule(pl_module)

@@ -6,7 +6,8 @@
 spec's ``neuron`` node (``${neuron}``: the run's neuron config) with ``neuron_overrides`` applied. The residual is
 added as input current to the second neuron, so the block's output is spikes like every other neuron layer.
 It sees the time axis (a ``SequenceOp``): ``forward`` on [T, B, C, H, W] (convs with time folded into the batch,
-neurons over the whole sequence) and ``step`` on one time step with the two neurons' states.
+neurons over the whole sequence) and ``step`` on one time step with the two neurons' states. ASF-BP takes a
+block as two stages (``snn_repro.rules.asf``: the shortcut's flow is added to the second neuron's input flow).
 """
 from __future__ import annotations
 

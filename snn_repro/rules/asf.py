@@ -18,6 +18,11 @@ the value that the next op sees and the gradient is routed through max pooling o
 (``maxpool_value: accumulated``). The reference code instead feeds max pooling of the counts to the next layer
 (``maxpool_value: counts``); the two differ only in the value the following layer's weight gradient sees.
 
+A spiking residual block (``snn_repro.ops.resblock``: y = N2(conv2(N1(conv1(x))) + shortcut(x))) is two stages:
+conv1 -> N1, then conv2 -> N2 with the shortcut of the block's input added. FI of a sum of linear paths is the sum of
+their FIs, FI_2 = conv2(FO_1) + shortcut(FO_in), so the equivalent pass adds the shortcut of the input stage's
+equivalent value and the gradient reaches both paths. The block's convs must be linear too (no batch norm, no bias).
+
 Outside scale-factor refreshes, a stage whose count the next stage reads only through 2x2 (power-of-two) average
 pooling does not sum its count: the simulation sums the pooled spikes instead (a quarter of the size), which is
 pooling of FO bit for bit on integer counts, and the equivalent pass takes it as the pooling's value. A refresh needs
@@ -41,6 +46,7 @@ from torch.nn.utils import parametrize
 from snn_repro.layers import TimeFolded
 from snn_repro.neurons.base import Neuron, full_precision
 from snn_repro.neurons.lif import IF, LIF
+from snn_repro.ops.resblock import SpikingResBlock
 from snn_repro.rules.base import LearningRule
 
 # per-step ops for which op(sum_t x_t) == sum_t op(x_t)
@@ -51,12 +57,34 @@ _ACCUMULATED = (nn.MaxPool2d,)
 
 @dataclass
 class Stage:
-    """Layer indices of the ops feeding one neuron layer, and that neuron's index."""
+    """Keys of the ops feeding one neuron layer, and that neuron's key. A key is a layer index, or (layer index,
+    attribute) for a module inside a residual block (``_module``)."""
 
-    ops: list[int]
-    neuron: int | None  # None for the output ops after the last neuron
+    ops: list
+    neuron: int | tuple | None  # None for the output ops after the last neuron
     pool: bool = False  # a spiking pool (only pooling ops): its scale factor is never masked
     accumulated: list[int] = field(default_factory=list)  # ops among ``ops`` that are recorded (max pooling)
+    skip: tuple | None = None  # a residual block's shortcut, added to the ops' output
+    skip_from: int = -1  # the stage whose count the shortcut reads (-1: the input)
+
+
+def _module(net, key) -> nn.Module:
+    """The per-step module at ``key``: the module a layer wraps, or (layer index, attribute) in a residual block."""
+    return getattr(net.layers[key[0]], key[1]) if isinstance(key, tuple) else net.layers[key].module
+
+
+def _neuron(net, key) -> nn.Module:
+    return getattr(net.layers[key[0]], key[1]) if isinstance(key, tuple) else net.layers[key]
+
+
+def _residual_part(block: nn.Module, name: str, index: int) -> None:
+    part = getattr(block, name)
+    for m in (part if isinstance(part, nn.Sequential) else [part]):
+        if isinstance(m, nn.Conv2d) and m.bias is not None:
+            raise ValueError(f"asf: layer {index} ({name}) has a bias; ASF-BP needs bias-free synapses")
+        if not isinstance(m, _LINEAR):
+            raise ValueError(f"asf: layer {index} ({name}: {type(m).__name__}) is not linear; ASF-BP takes residual "
+                             "blocks of bias-free convs only (bn: false)")
 
 
 def _per_step_module(layer: nn.Module, index: int) -> nn.Module:
@@ -180,7 +208,15 @@ class ASF(nn.Module, LearningRule):
         """Split the network into stages; one scale factor per neuron layer, starting at 1 (reference)."""
         self.stages, pending = [], []
         for i, layer in enumerate(net.layers):
-            if isinstance(layer, Neuron):
+            if isinstance(layer, SpikingResBlock):
+                if pending:
+                    raise ValueError(f"asf: layer {i} (resblock) must follow a neuron layer or the input directly")
+                for name in ("conv1", "conv2", "shortcut"):
+                    _residual_part(layer, name, i)
+                block_input = len(self.stages) - 1
+                self.stages.append(Stage([(i, "conv1")], (i, "neuron1")))
+                self.stages.append(Stage([(i, "conv2")], (i, "neuron2"), skip=(i, "shortcut"), skip_from=block_input))
+            elif isinstance(layer, Neuron):
                 mods = [net.layers[j].module for j in pending]
                 pool = bool(mods) and all(isinstance(m, (nn.AvgPool2d, nn.MaxPool2d)) for m in mods)
                 acc = [j for j in pending if isinstance(net.layers[j].module, _ACCUMULATED)]
@@ -193,7 +229,8 @@ class ASF(nn.Module, LearningRule):
             raise ValueError("asf: the network has no neuron layer")
         acc = [j for j in pending if isinstance(net.layers[j].module, _ACCUMULATED)]
         self.out = Stage(pending, None, False, acc)
-        self.stage_names = [net.names[s.neuron] for s in self.stages]
+        self.stage_names = [f"{net.names[s.neuron[0]]}.{s.neuron[1]}" if isinstance(s.neuron, tuple)
+                            else net.names[s.neuron] for s in self.stages]
         self.scale = torch.ones(len(self.stages), device=self.scale.device)
 
     def scale_factors(self) -> dict[str, float]:
@@ -203,8 +240,9 @@ class ASF(nn.Module, LearningRule):
     def pooled_stages(self, net) -> list[int]:
         """Stages whose count FO the next stage reads only through exact average pooling (``_exact_pool``): there
         ``simulate(pooled=True)`` sums the pooled spikes, a quarter of the size for 2x2 pooling, instead of FO."""
+        shortcut_inputs = {s.skip_from for s in self.stages if s.skip is not None}  # read by a shortcut: FO is kept
         return [k for k, nxt in enumerate(self.stages[1:]) if not nxt.accumulated and nxt.ops
-                and _exact_pool(net.layers[nxt.ops[0]].module)]
+                and k not in shortcut_inputs and _exact_pool(_module(net, nxt.ops[0]))]
 
     @torch.no_grad()
     def simulate(self, net, encoder, x, flows: bool = True, pooled: bool = False) -> dict:
@@ -224,16 +262,18 @@ class ASF(nn.Module, LearningRule):
         recorded = {j for s in self.stages + [self.out] for j in s.accumulated} if flows else set()
         recorded |= {self.stages[k + 1].ops[0] for k in pooled}
         # per stage: its ops as (module, recorded), the neuron's (init_state, step, in-place), whether its count is
-        # summed, its name
+        # summed, its name (None inside a residual block, whose neurons ``forward`` does not count either)
         plan = []
         for k, s in enumerate(self.stages):
-            neuron = layers[s.neuron]
+            neuron = _neuron(net, s.neuron)
             fast = _inplace_neuron(neuron)
             init_state, step = fast or (neuron.init_state, neuron.step)
-            ops = [(layers[j].module, j in recorded) for j in s.ops]
+            ops = [(_module(net, j), j in recorded) for j in s.ops]
             plan.append((ops, s.ops, init_state, step, fast is not None, flows and k not in pooled,
-                         net.names[s.neuron]))
+                         None if isinstance(s.neuron, tuple) else net.names[s.neuron]))
         out_ops = [(layers[j].module, j in recorded) for j in self.out.ops]
+        shortcuts = {k: (_module(net, s.skip), s.skip_from) for k, s in enumerate(self.stages) if s.skip is not None}
+        spikes: list = [None] * len(self.stages)  # this step's output of each stage (a shortcut reads it)
         states: list = [None] * len(self.stages)
         counts: list = [None] * len(self.stages)
         sums: dict = {}
@@ -254,10 +294,14 @@ class ASF(nn.Module, LearningRule):
             return h
 
         for h in encoder.steps(x):
+            step_input = h
             if flows:
                 add("input", h)
             for k, (ops, index, init_state, step, fast, summed, name) in enumerate(plan):
                 h = run_ops(ops, index, h)
+                if k in shortcuts:
+                    shortcut, source = shortcuts[k]
+                    h = h + full_precision(shortcut(step_input if source < 0 else spikes[source]))
                 if states[k] is None:
                     states[k] = init_state(h)
                 if fast and counts[k] is not None:
@@ -270,8 +314,9 @@ class ASF(nn.Module, LearningRule):
                             counts[k] = h.clone()
                         else:
                             counts[k].add_(h)
-                if count is not None:
+                if count is not None and name is not None:
                     count(name, h, batch_dim=0)
+                spikes[k] = h
             add("output", run_ops(out_ops, self.out.ops, h))
         for k, c in enumerate(counts):
             if c is not None:
@@ -296,7 +341,7 @@ class ASF(nn.Module, LearningRule):
     # --- the equivalent network -------------------------------------------------------------------
     def _ops(self, net, stage: Stage, z: torch.Tensor, sums: dict, mode: str) -> torch.Tensor:
         for j in stage.ops:
-            m = net.layers[j].module
+            m = _module(net, j)
             if ("acc", j) in sums and j not in stage.accumulated:  # a pooled stage's sum (simulate(pooled=True))
                 z = _PoolOfSum.apply(z, sums["acc", j], m)
                 continue
@@ -318,15 +363,19 @@ class ASF(nn.Module, LearningRule):
         """The differentiable pass: values are the simulated counts, gradients follow eq. 10-11. With
         ``refresh_momentum`` each stage's scale factor is updated from this batch's flows before it is used."""
         z = sums["input"]
+        outputs = []  # each stage's equivalent output (a shortcut reads it)
         for k, stage in enumerate(self.stages):
             fo_prev = z.detach()
             z = self._ops(net, stage, z, sums, self.maxpool_value)
+            if stage.skip is not None:  # residual addition: FI of a sum of linear paths is the sum of their FIs
+                z = z + _module(net, stage.skip)(sums["input"] if stage.skip_from < 0 else outputs[stage.skip_from])
             fi = self.flows_in(net, k, z, fo_prev, sums)
             if refresh_momentum is not None:
                 self.update_scale(k, fi, sums["FO", k], refresh_momentum)
             # value: the count FO; gradient: S_k * 1[FI > 0]. Without FO (a pooled stage: only the next op's summed
             # output is used, as its value), the value is FI, which nothing reads.
             z = _StraightThrough.apply(z, sums.get(("FO", k), fi), _compare(torch.gt, fi, 0).mul_(self.scale[k]))
+            outputs.append(z)
         out = self._ops(net, self.out, z, sums, self.maxpool_value)
         return _StraightThrough.apply(out, sums["output"], None)  # the value is exactly the simulated membrane sum
 

@@ -108,9 +108,26 @@ def test_scale_factors_survive_checkpoint_and_resume(tmp_path):
         assert torch.equal(s, saved)
 
 
+def test_mid_epoch_resume_inside_a_refresh_epoch_keeps_refreshing(tmp_path):
+    """A checkpoint saved after batch 2 of refresh epoch 0, resumed: batches 2 and 3 still refresh S."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    every_step = ModelCheckpoint(dirpath=tmp_path / "ckpt", every_n_train_steps=2, save_top_k=-1,
+                                 filename="{step}")
+    trainer = L.Trainer(max_epochs=1, callbacks=[ScaleFactorRefresh(every_n_epochs=5), every_step], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        default_root_dir=tmp_path, accelerator="cpu")
+    trainer.fit(make_module(), train_dataloaders=loader())
+    spy = Spy()
+    fit(make_module(seed=1), 1, [ScaleFactorRefresh(every_n_epochs=5), spy], tmp_path,
+        ckpt_path=str(tmp_path / "ckpt" / "step=2.ckpt"))
+    assert sorted(spy.before) == [(0, 2), (0, 3)]  # resumed inside epoch 0
+    assert changed(spy) == [(0, 2), (0, 3)]
+
+
 def test_callback_refuses_a_rule_without_scale_factors(tmp_path):
     from snn_repro.rules import BPTT
 
     module = type("Module", (), {"rule": BPTT()})()
     with pytest.raises(TypeError, match="scale factors"):
-        ScaleFactorRefresh().on_train_epoch_start(type("T", (), {"current_epoch": 0})(), module)
+        ScaleFactorRefresh().on_train_batch_start(type("T", (), {"current_epoch": 0})(), module, None, 0)
