@@ -27,8 +27,9 @@ class Framing:
 
 @dataclass
 class Spatial:
-    mode: str = "none"  # none | sum_pool | resize | crop
+    mode: str = "none"  # none | sum_pool | resize | area | crop
     size: int = 0
+    crop_origin: str = "centre"  # crop: centre | top_left
 
 
 @dataclass

@@ -60,3 +60,42 @@ class RandomRotation:
         if self.degrees <= 0:
             return x
         return rotate(x, (2.0 * torch.rand(()).item() - 1.0) * self.degrees)
+
+
+@dataclass
+class RandomErasing:
+    """Random erasing (Zhong et al. 2020; torchvision's ``RandomErasing`` defaults): with probability ``p`` one
+    rectangle of area fraction ~ U(scale) and aspect ratio log-uniform in ``ratio`` is set to ``value`` (one number,
+    or one per channel of an image [C, H, W]). It runs before the encoder's normalisation, so ``value`` = the
+    normalisation mean erases to 0 after it, as torchvision's value 0 after Normalize. Up to 10 draws find a
+    rectangle that fits, else nothing is erased (as torchvision)."""
+
+    p: float = 0.5
+    scale: tuple = (0.02, 0.33)
+    ratio: tuple = (0.3, 3.3)
+    value: float | tuple = 0.0
+
+    def __post_init__(self):  # config lists -> plain tuples
+        self.scale, self.ratio = tuple(float(v) for v in self.scale), tuple(float(v) for v in self.ratio)
+        if not isinstance(self.value, (int, float)):
+            self.value = tuple(float(v) for v in self.value)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.rand(()).item() >= self.p:
+            return x
+        h, w = x.shape[-2:]
+        log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        for _ in range(10):
+            area = h * w * (self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(()).item())
+            aspect = math.exp(log_ratio[0] + (log_ratio[1] - log_ratio[0]) * torch.rand(()).item())
+            eh, ew = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
+            if 0 < eh < h and 0 < ew < w:
+                top = int(torch.randint(0, h - eh + 1, ()).item())
+                left = int(torch.randint(0, w - ew + 1, ()).item())
+                out = x.clone()
+                fill = torch.as_tensor(self.value, dtype=x.dtype)
+                if fill.dim() == 1:  # one value per channel of [C, H, W]
+                    fill = fill.view(-1, 1, 1)
+                out[..., top:top + eh, left:left + ew] = fill
+                return out
+        return x

@@ -7,6 +7,15 @@ i.e. the crop is moved to the origin and mirrored when c = 1. The result lies in
 and inside [0, duration]. The paper does not say how the range is drawn; here the crop length is a fraction
 s ~ U(min_scale, 1) of the data range and its start is uniform over the positions that keep it inside the range;
 c = 1 with probability flip_p. Timestamps are re-sorted after a time flip so downstream framing sees time order.
+
+Two readings the paper leaves open, as options (eq. 7 literally is ``rescale: false, time: stretch``):
+- ``rescale``: eq. 7 leaves the crop at the origin, so a crop of a 128 px range framed at 42 px sits in a corner;
+  ``rescale: true`` maps the spatial crop back onto the sample's data range [min d, max d] (the sensor, for
+  recordings that cover it): d'' = min d + round(d' * (max d - min d) / (D_B - D_A)). Every kept event stays.
+- ``time``: ``stretch`` frames the cropped span as a whole recording (time_bins spread it over all T bins, so
+  each bin holds about s times the events of a test bin); ``keep_bin_duration`` keeps the bins of the uncropped
+  recording: the framing (``FramedEvents``) bins the crop's [0, D_B - D_A] with the original duration, so the crop
+  fills the first ~s*T bins and per-bin counts match the test frames.
 """
 from __future__ import annotations
 
@@ -35,11 +44,28 @@ def draw_range(lo: int, hi: int, min_scale: float) -> tuple[int, int]:
     return start, start + length
 
 
+TIME_MODES = ("stretch", "keep_bin_duration")
+
+
+def rescale_to(values: np.ndarray, length: int, lo: int, hi: int) -> np.ndarray:
+    """Values in [0, length] mapped linearly onto [lo, hi] (rounded to integer coordinates)."""
+    if length <= 0:
+        return np.full_like(values, lo)
+    return (lo + np.round(values.astype(np.float64) * (hi - lo) / length)).astype(values.dtype)
+
+
 @dataclass
 class SpatioTemporalCropFlip:
     min_scale: float = 0.75
     flip_p: float = 0.5
     axes: Sequence[str] = ("x", "y", "t")
+    rescale: bool = False
+    time: str = "stretch"
+
+    @property
+    def keeps_bin_duration(self) -> bool:
+        """The framing bins this transform's output with the duration of its input (``time: keep_bin_duration``)."""
+        return self.time == "keep_bin_duration" and "t" in self.axes
 
     def __post_init__(self):
         if not 0.0 < self.min_scale <= 1.0:
@@ -49,6 +75,8 @@ class SpatioTemporalCropFlip:
         bad = set(self.axes) - {"x", "y", "t"}
         if bad:
             raise ValueError(f"axes must be among x, y, t; got {sorted(bad)}")
+        if self.time not in TIME_MODES:
+            raise ValueError(f"time must be one of {TIME_MODES}, got {self.time!r}")
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
         events = events.copy()
@@ -61,7 +89,7 @@ class SpatioTemporalCropFlip:
             flip = bool(torch.rand(()).item() < self.flip_p)
             keep, mapped = crop_flip(events[axis], a, b, flip)
             events = events[keep]
-            events[axis] = mapped
+            events[axis] = rescale_to(mapped, b - a, lo, hi) if self.rescale and axis != "t" else mapped
             time_flipped |= axis == "t" and flip
         if time_flipped:
             events = events[np.argsort(events["t"], kind="stable")]

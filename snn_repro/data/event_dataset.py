@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from snn_repro.data import splits
 from snn_repro.data.cache import DiskCache
 from snn_repro.data.events import EventSource, concat_sources
-from snn_repro.data.framing import check_framing, frame_events, frame_shape
+from snn_repro.data.framing import CROP_ORIGINS, check_framing, frame_events, frame_shape
 
 
 def _plain(node):
@@ -54,6 +54,10 @@ class FramedEvents(torch.utils.data.Dataset):
         self.T = int(cfg.T)
         self.mode, self.value = str(cfg.framing.mode), float(cfg.framing.value)
         self.spatial_mode, self.size = str(cfg.spatial.mode), int(cfg.spatial.size)
+        self.crop_origin = str(cfg.spatial.get("crop_origin", "centre"))
+        if self.crop_origin not in CROP_ORIGINS:
+            raise ValueError(f"dataset {cfg.name}: spatial.crop_origin must be one of {CROP_ORIGINS}, "
+                             f"got {self.crop_origin!r}")
         self.origin = str(options(cfg).get("window_origin", "first_event"))
         check_framing(self.T, self.mode, self.value, self.origin)
         self.shape = frame_shape(source.sensor, self.T, self.spatial_mode, self.size)
@@ -79,9 +83,17 @@ class FramedEvents(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def frames(self, events: np.ndarray) -> np.ndarray:
+    def frames(self, events: np.ndarray, span: tuple[int, int] | None = None) -> np.ndarray:
         return frame_events(events, self.source.sensor, self.T, self.mode, self.value, self.spatial_mode, self.size,
-                            self.origin)
+                            self.origin, span, self.crop_origin)
+
+    def augmented_frames(self, events: np.ndarray) -> np.ndarray:
+        """Frames of the event transform's output; where a transform keeps the bin duration (STCF ``time:
+        keep_bin_duration``), its output's [0, ...] is binned with the duration of the recording it got."""
+        members = getattr(self.event_transform, "transforms", [self.event_transform])
+        keep = any(getattr(t, "keeps_bin_duration", False) for t in members) and len(events) > 0
+        span = (0, int(events["t"].max()) - int(events["t"].min())) if keep else None
+        return self.frames(self.event_transform(events.copy()), span)
 
     def __getitem__(self, k: int):
         i = int(self.indices[k])
@@ -92,7 +104,7 @@ class FramedEvents(torch.utils.data.Dataset):
                 frames = self.frames(self.source.read(i))
         else:
             events = self.cache.get(i, lambda: self.source.read(i)) if self.cache else self.source.read(i)
-            frames = self.frames(self.event_transform(events.copy()))
+            frames = self.augmented_frames(events)
         x = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
         if self.frame_transform is not None:
             x = self.frame_transform(x)

@@ -119,6 +119,72 @@ def write_dvsgesture(root: str, rng: np.random.Generator, users: dict[str, list[
     return out
 
 
+# --- DVS-Gesture, IBM's raw release (AEDAT 3.1 + csv labels) ----------------------------------------------------
+def write_aedat31(path: str, events: np.ndarray, packet_sizes: list[int], overflow_from: int | None = None,
+                  invalid_every: int = 0) -> np.ndarray:
+    """``events`` (sorted by t) as AEDAT 3.1 polarity packets of the given sizes (cycled), a special-event packet
+    first; timestamps from ``overflow_from`` on are written as (eventTSOverflow 1, t - 2^31). Every
+    ``invalid_every``-th event gets an extra invalid event beside it (valid bit 0). Returns the events a reader must
+    return (the valid ones)."""
+    header = b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#Start-Time: 2017-01-01\r\n#!END-HEADER\r\n"
+    blob = [header]
+    special = np.zeros(2, dtype=[("data", "<u4"), ("t", "<i4")])
+    blob.append(struct.pack("<hhiiiiii", 0, 1, 8, 4, 0, 2, 2, 2) + special.tobytes())
+    data = (events["x"].astype(np.uint32) << 17) | (events["y"].astype(np.uint32) << 2) \
+        | (events["p"].astype(np.uint32) << 1) | 1
+    pos, k = 0, 0
+    while pos < len(events):
+        n = packet_sizes[k % len(packet_sizes)]
+        k += 1
+        stop = min(pos + n, len(events))
+        if overflow_from is not None and events["t"][pos] < overflow_from:  # a packet has one overflow count
+            stop = min(stop, int(np.searchsorted(events["t"], overflow_from)))
+        chunk = slice(pos, stop)
+        t = events["t"][chunk].astype(np.int64)
+        overflow = int(overflow_from is not None and t[0] >= overflow_from)
+        rec = np.zeros(len(t), dtype=[("data", "<u4"), ("t", "<i4")])
+        rec["data"], rec["t"] = data[chunk], t - (overflow << 31)
+        if invalid_every:
+            bad = rec[::invalid_every].copy()
+            bad["data"] &= ~np.uint32(1)
+            rec = np.concatenate([rec, bad])
+            rec = rec[np.argsort(rec["t"], kind="stable")]
+        blob.append(struct.pack("<hhiiiiii", 1, 1, 8, 4, overflow, len(rec), len(rec), len(rec)) + rec.tobytes())
+        pos = chunk.stop
+    with open(path, "wb") as f:
+        f.write(b"".join(blob))
+    return events
+
+
+def write_dvsgesture_raw(root: str, rng: np.random.Generator, trials: dict[str, list[str]], gestures: int = 3,
+                         n_events: int = 200):
+    """Per trial a recording with ``gestures`` labelled segments (classes drawn at random) and unlabelled events
+    between them, its csv and the trials lists; returns per part the (events, label) of every segment in order."""
+    base = os.path.join(root, "DvsGesture")
+    os.makedirs(base, exist_ok=True)
+    out = {}
+    for part, names in trials.items():
+        with open(os.path.join(base, f"trials_to_{part}.txt"), "w") as f:
+            f.write("".join(f"{n}.aedat\n" for n in names) + "\n")
+        out[part] = []
+        for name in names:
+            segments, rows, t0 = [], [], 1_000_000
+            for _ in range(gestures):
+                start, end = t0 + 50_000, t0 + 350_000
+                ev = random_events(rng, n_events, 128, 128, end - start, t0=start)
+                label = int(rng.integers(1, 12))
+                segments.append(random_events(rng, 20, 128, 128, 50_000, t0=t0))  # before the gesture
+                segments.append(ev)
+                rows.append((label, start, end))
+                out[part].append((ev, label - 1))
+                t0 = end
+            events = np.concatenate(segments)
+            write_aedat31(os.path.join(base, f"{name}.aedat"), events, [37, 150, 5], invalid_every=7)
+            with open(os.path.join(base, f"{name}_labels.csv"), "w") as f:
+                f.write("class,startTime_usec,endTime_usec\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+    return out
+
+
 # --- CIFAR10-DVS (AEDAT 4, the version tonic reads) ------------------------------------------------------------
 def _event_packet(events: np.ndarray) -> bytes:
     """Size-prefixed flatbuffer 'EVTS' EventPacket {elements: [Event{t:int64, x:int16, y:int16, on:bool}]}."""

@@ -12,7 +12,11 @@ Spatial modes (`spatial.mode`, `spatial.size`), applied per event after the temp
 - ``none``; ``sum_pool``: k = floor(sensor / size) per axis, pixel -> pixel // k, remainder rows/cols dropped
   (128 -> 42: 3x3, last two dropped; ASF-BP); ``resize``: nearest neighbour exactly as
   ``torch.nn.functional.interpolate(mode="nearest")`` (it samples source pixels: events on the skipped ones are
-  dropped; BPSA 64, AIA 48); ``crop``: centre window (MAP-SNN N-MNIST 34 -> 32).
+  dropped; BPSA 64, AIA 48); ``area``: every source pixel summed into the destination pixel it falls in,
+  pixel -> floor(pixel * size / sensor), so every event is kept (a sum-pool over windows of floor or ceil of
+  sensor / size pixels; at an integer factor it is ``sum_pool``); ``crop``: a window at ``crop_origin``
+  ``centre`` or ``top_left`` (x, y < size: the MAP-SNN reference code's N-MNIST 34 -> 32).
+  Upscaling (size above the sensor) with ``resize`` or ``area`` repeats pixels as torch's nearest interpolation.
 
 Why not tonic's ToFrame: its time bins are floor((t_last - t_first) / T) us wide, so the events after T such bins
 (at least the last one) are dropped, and its event bins drop the N mod T last events; it also accumulates into int16
@@ -27,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 TEMPORAL_MODES = ("time_bins", "event_count", "window_ms")
-SPATIAL_MODES = ("none", "sum_pool", "resize", "crop")
+SPATIAL_MODES = ("none", "sum_pool", "resize", "area", "crop")
 
 
 def spatial_size(sensor: tuple[int, int, int], mode: str, size: int) -> tuple[int, int]:
@@ -54,6 +58,7 @@ def frame_shape(sensor: tuple[int, int, int], T: int, spatial_mode: str, size: i
 
 
 ORIGINS = ("first_event", "zero")
+CROP_ORIGINS = ("centre", "top_left")
 
 
 def check_framing(T: int, mode: str, value: float, origin: str = "first_event") -> None:
@@ -69,15 +74,20 @@ def check_framing(T: int, mode: str, value: float, origin: str = "first_event") 
         raise ValueError(f"window origin must be one of {ORIGINS}, got {origin!r}")
 
 
-def time_bin_index(t: np.ndarray, T: int, mode: str, value: float, origin: str = "first_event") -> np.ndarray:
-    """Bin of every event (int64); events of window_ms beyond T bins get T (dropped by the caller)."""
+def time_bin_index(t: np.ndarray, T: int, mode: str, value: float, origin: str = "first_event",
+                   span: tuple[int, int] | None = None) -> np.ndarray:
+    """Bin of every event (int64); events of window_ms beyond T bins get T (dropped by the caller). ``span``:
+    the (first, last) time that time_bins divides, instead of the events' own (STCF keeping the bin duration)."""
     check_framing(T, mode, value, origin)
     t = t.astype(np.int64, copy=False)
     if len(t) == 0:
         return np.zeros(0, dtype=np.int64)
     if mode == "time_bins":
-        t0, t1 = int(t.min()), int(t.max())
-        return (t - t0) * T // (t1 - t0 + 1)
+        if span is None:
+            t0, t1 = int(t.min()), int(t.max())
+            return (t - t0) * T // (t1 - t0 + 1)
+        b = (t - int(span[0])) * T // (int(span[1]) - int(span[0]) + 1)
+        return np.where(b < 0, T, np.minimum(b, T))  # outside the span: dropped
     if mode == "event_count":
         n = len(t)
         order = np.argsort(t, kind="stable")
@@ -99,7 +109,7 @@ def _nearest_lut(n_in: int, n_out: int) -> np.ndarray:
     return lut
 
 
-def _map_axis(c: np.ndarray, n_in: int, mode: str, size: int) -> np.ndarray:
+def _map_axis(c: np.ndarray, n_in: int, mode: str, size: int, crop_origin: str = "centre") -> np.ndarray:
     """Coordinate -> reduced coordinate, -1 where the event is dropped."""
     c = c.astype(np.int64, copy=False)
     valid = (c >= 0) & (c < n_in)
@@ -110,30 +120,35 @@ def _map_axis(c: np.ndarray, n_in: int, mode: str, size: int) -> np.ndarray:
         out = c // k
         valid &= out < size
     elif mode == "crop":
-        lo = (n_in - size) // 2
+        if crop_origin not in CROP_ORIGINS:
+            raise ValueError(f"spatial.crop_origin must be one of {CROP_ORIGINS}, got {crop_origin!r}")
+        lo = (n_in - size) // 2 if crop_origin == "centre" else 0
         out = c - lo
         valid &= (out >= 0) & (out < size)
     elif mode == "resize":
         out = _nearest_lut(n_in, size)[np.clip(c, 0, n_in - 1)]
         valid &= out >= 0
+    elif mode == "area":
+        out = c * size // n_in
     else:
         raise ValueError(f"spatial.mode must be one of {SPATIAL_MODES}, got {mode!r}")
     return np.where(valid, out, -1)
 
 
 def frame_events(events: np.ndarray, sensor: tuple[int, int, int], T: int, mode: str, value: float,
-                 spatial_mode: str = "none", size: int = 0, origin: str = "first_event") -> np.ndarray:
-    """Frames of one recording (see module docstring); float32 counts."""
+                 spatial_mode: str = "none", size: int = 0, origin: str = "first_event",
+                 span: tuple[int, int] | None = None, crop_origin: str = "centre") -> np.ndarray:
+    """Frames of one recording (see module docstring); float32 counts. ``span``: see ``time_bin_index``."""
     w_in, h_in, P = sensor
     w, h = spatial_size(sensor, spatial_mode, size)
     shape = frame_shape(sensor, T, spatial_mode, size)
-    if spatial_mode == "resize" and (size > w_in or size > h_in):
+    if spatial_mode in ("resize", "area") and (size > w_in or size > h_in):
         # Upscaling repeats pixels: frame at sensor size, then interpolate like the reference code does.
-        full = frame_events(events, sensor, T, mode, value, origin=origin)
+        full = frame_events(events, sensor, T, mode, value, origin=origin, span=span)
         return F.interpolate(torch.from_numpy(full), size=(size, size), mode="nearest").numpy()
-    b = time_bin_index(events["t"], T, mode, value, origin)
-    x = _map_axis(events["x"], w_in, spatial_mode, size)
-    y = _map_axis(events["y"], h_in, spatial_mode, size) if h_in > 1 else np.zeros(len(events), np.int64)
+    b = time_bin_index(events["t"], T, mode, value, origin, span)
+    x = _map_axis(events["x"], w_in, spatial_mode, size, crop_origin)
+    y = _map_axis(events["y"], h_in, spatial_mode, size, crop_origin) if h_in > 1 else np.zeros(len(events), np.int64)
     p = events["p"].astype(np.int64) if P > 1 else np.zeros(len(events), np.int64)
     keep = (b < T) & (x >= 0) & (y >= 0) & (p >= 0) & (p < P)
     flat = ((b[keep] * P + p[keep]) * h + y[keep]) * w + x[keep]

@@ -6,7 +6,9 @@
 - ``first_per_class``: within each class in file order, the first n - round(n * test_fraction) are train, the rest
   test (BPSA reference code for CIFAR10-DVS).
 - ``balanced_subset``: from each official part, `per_class` recordings of every class drawn with `seed`
-  (options.subset_train_per_class / options.subset_test_per_class); for quick runs on N-MNIST.
+  (options.subset_train_per_class / options.subset_test_per_class); ``smallest`` takes the size of the part's
+  smallest class for every class (N-MNIST: 5421 x 10 = 54210 train, 892 x 10 = 8920 test, the MAP-SNN reference
+  code's class-balanced subset); a number gives quick runs.
 
 A validation split (``split.val_fraction`` > 0) is then carved from the train indices by ``validation_split``:
 stratified per class, drawn with `seed`; the test set is never touched.
@@ -47,11 +49,15 @@ def per_class(labels: np.ndarray, split: str, mode: str, test_fraction: float, s
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
 
 
-def balanced_subset(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """`count` indices of every class (all of a class if it has fewer), drawn with `seed`; ascending order."""
+def balanced_subset(labels: np.ndarray, count: int | str, seed: int) -> np.ndarray:
+    """`count` indices of every class (all of a class if it has fewer; ``"smallest"``: the smallest class's size),
+    drawn with `seed`; ascending order."""
+    labels = np.asarray(labels)
+    if count == "smallest":
+        count = int(np.unique(labels, return_counts=True)[1].min()) if len(labels) else 1
+    count = int(count)
     if count <= 0:
         raise ValueError(f"balanced_subset needs a positive count per class, got {count}")
-    labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     chosen = [np.flatnonzero(labels == c)[rng.permutation(int((labels == c).sum()))[:count]]
               for c in np.unique(labels)]
@@ -69,7 +75,11 @@ def select(labels: np.ndarray, split_cfg, split: str, options=None) -> np.ndarra
         key = f"subset_{split}_per_class"
         if key not in options:
             raise ValueError(f"split.mode balanced_subset needs dataset.options.{key}")
-        return balanced_subset(labels, int(options[key]), int(split_cfg.seed) + (split == "test"))
+        count = options[key]
+        if count != "smallest" and not str(count).isdigit():
+            raise ValueError(f"dataset.options.{key} must be a positive number or 'smallest', got {count!r}")
+        return balanced_subset(labels, count if count == "smallest" else int(count),
+                               int(split_cfg.seed) + (split == "test"))
     if mode in ("random_per_class", "first_per_class"):
         return per_class(labels, split, mode, float(split_cfg.test_fraction), int(split_cfg.seed))
     raise ValueError(f"split.mode must be one of {MODES}, got {mode!r}")

@@ -121,8 +121,25 @@ GESTURE_URL = "https://research.ibm.com/dvsgesture/ (tonic's preprocessed npy ve
               + " and " + td.DVSGesture.test_url + ")"
 
 
+RELEASES = ("auto", "raw", "npy")
+
+
 def load_dvsgesture(cfg, split, event_transform=None, frame_transform=None):
+    """``options.release``: ``raw`` (IBM's AEDAT 3.1 + csv release, snn_repro/data/dvsgesture_raw.py), ``npy``
+    (tonic's preprocessed release) or ``auto`` (raw where root/DvsGesture holds it, else npy)."""
+    from snn_repro.data import dvsgesture_raw
+
     root = str(cfg.root)
+    release = str(event_dataset.options(cfg).get("release", "npy"))
+    if release not in RELEASES:
+        raise ValueError(f"dataset dvsgesture: options.release must be one of {RELEASES}, got {release!r}")
+    if release == "auto":  # resolved, so that cache entries of the two releases never mix
+        release = "raw" if dvsgesture_raw.raw_release_present(root) else "npy"
+        cfg = cfg.copy()
+        cfg.options = {**event_dataset.options(cfg), "release": release}
+    if release == "raw":
+        return event_dataset.build(cfg, split, lambda part: dvsgesture_raw.open_raw_part(root, part), True,
+                                   event_transform, frame_transform)
     base = os.path.join(root, "DVSGesture")
     if not all(_has_files(os.path.join(base, f), ".npy") for f in ("ibmGestureTrain", "ibmGestureTest")):
         raise missing("DVS-Gesture", base, "ibmGestureTrain/userNN_<lighting>/<label>.npy and ibmGestureTest/... "

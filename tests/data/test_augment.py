@@ -93,3 +93,78 @@ def test_rotation():
     angle = (2 * torch.rand(()).item() - 1) * 15
     torch.manual_seed(3)
     assert torch.equal(RandomRotation(degrees=15)(x), rotate(x, angle))
+
+
+def test_stcf_rescale_maps_the_spatial_crop_back_onto_the_data_range(events):
+    torch.manual_seed(3)
+    literal = SpatioTemporalCropFlip(min_scale=0.5, flip_p=0.0, axes=("x", "y"))(events)
+    torch.manual_seed(3)  # the same crop
+    rescaled = SpatioTemporalCropFlip(min_scale=0.5, flip_p=0.0, axes=("x", "y"), rescale=True)(events)
+    assert len(rescaled) == len(literal) < len(events)  # every kept event stays
+    for axis in "xy":
+        lo, hi = int(events[axis].min()), int(events[axis].max())
+        length = int(literal[axis].max())  # eq. 7: the crop sits at [0, D_B - D_A] ...
+        assert length < 0.9 * (hi - lo)
+        expected = lo + np.round(literal[axis] * (hi - lo) / length)  # ... rescale: back onto [lo, hi]
+        assert np.array_equal(rescaled[axis], expected.astype(np.int64))
+        assert rescaled[axis].min() == lo and rescaled[axis].max() == hi
+    assert np.array_equal(rescaled["t"], literal["t"])
+
+
+def test_stcf_keep_bin_duration_frames_the_crop_with_the_recording_bin_width():
+    from snn_repro.data.event_dataset import FramedEvents
+    from snn_repro.data.events import EventSource, make_events
+    from tests.data.conftest import dataset_cfg
+
+    n, T = 10_000, 10
+    events = make_events(np.zeros(n), np.zeros(n), np.arange(n) * 100 + 5_000, np.zeros(n))  # uniform in time
+    source = EventSource(lambda i: events.copy(), np.zeros(1, np.int64), (1, 1, 1), "all")
+    cfg = dataset_cfg("uniform", "/nonexistent", input_shape=[1], T=T, framing=("time_bins", T),
+                      split=("official", 0, 0))
+    per_bin = n / T
+    for time in ("stretch", "keep_bin_duration"):
+        stcf = SpatioTemporalCropFlip(min_scale=0.3, flip_p=0.0, axes=("t",), time=time)
+        torch.manual_seed(3)
+        kept = len(SpatioTemporalCropFlip(min_scale=0.3, flip_p=0.0, axes=("t",))(events))
+        assert kept < 0.8 * n
+        ds = FramedEvents(cfg, "train", source, np.array([0]), event_transform=tonic_compose(stcf))
+        torch.manual_seed(3)  # the same crop
+        frames, _ = ds[0]
+        counts = frames.reshape(T).numpy()
+        assert counts.sum() == kept
+        if time == "stretch":  # the crop spread over every bin: fewer events per bin than a test frame
+            assert counts.min() > 0 and counts.max() < 0.8 * per_bin
+        else:  # bins as wide as the recording's: the crop fills the first bins at the test frames' density
+            full = counts[counts > 0]
+            assert abs(len(full) - kept / per_bin) <= 1 and np.all(np.abs(full[:-1] - per_bin) <= 1)
+
+
+def tonic_compose(*transforms):
+    import tonic
+
+    return tonic.transforms.Compose(list(transforms))
+
+
+def test_stcf_rejects_an_unknown_time_mode():
+    with pytest.raises(ValueError, match="time must be one of"):
+        SpatioTemporalCropFlip(time="squeeze")
+
+
+def test_random_erasing_sets_one_rectangle_to_the_value_per_channel():
+    from snn_repro.augment.frames import RandomErasing
+
+    erase = RandomErasing(p=1.0, value=(0.25, 0.5, 0.75))
+    x = torch.rand(3, 32, 32) + 2.0  # no pixel equals a fill value
+    for seed in range(20):
+        torch.manual_seed(seed)
+        out = erase(x)
+        changed = (out != x).any(0)
+        rows, cols = changed.any(1).nonzero().flatten(), changed.any(0).nonzero().flatten()
+        h, w = len(rows), len(cols)
+        assert changed.sum() == h * w  # one rectangle
+        assert rows.max() - rows.min() + 1 == h and cols.max() - cols.min() + 1 == w
+        assert 0.02 * 1024 * 0.5 <= h * w <= 0.33 * 1024 * 1.5  # area fraction in scale (rounding of the sides)
+        for c, v in enumerate((0.25, 0.5, 0.75)):
+            assert torch.all(out[c][changed] == v)
+        assert torch.equal(out[:, ~changed], x[:, ~changed])
+    assert torch.equal(RandomErasing(p=0.0)(x), x)

@@ -93,6 +93,36 @@ def test_centre_crop(rng):
     assert frames.sum() == inside.sum()
 
 
+def test_top_left_crop_keeps_x_y_below_size(rng):
+    ev = fx.random_events(rng, 3000, 34, 34, 300_000)
+    frames = frame_events(ev, (34, 34, 2), 5, "time_bins", 5, "crop", 32, crop_origin="top_left")
+    full = frame_events(ev, (34, 34, 2), 5, "time_bins", 5)
+    assert np.array_equal(frames, full[..., :32, :32])
+    assert frames.sum() == ((ev["x"] < 32) & (ev["y"] < 32)).sum()
+
+
+@pytest.mark.parametrize("sensor,size", [((128, 128, 2), 48), ((240, 180, 2), 48), ((128, 128, 2), 42)])
+def test_area_resize_keeps_every_event(rng, sensor, size):
+    ev = fx.random_events(rng, 5000, sensor[0], sensor[1], 100_000)
+    got = frame_events(ev, sensor, 4, "event_count", 4, "area", size)
+    assert got.shape == (4, 2, size, size) and got.sum() == len(ev)
+    nearest = frame_events(ev, sensor, 4, "event_count", 4, "resize", size)
+    assert nearest.sum() < 0.3 * len(ev)  # what nearest sampling keeps
+    # each destination pixel sums the source pixels of its window: floor(c * size / n) == destination
+    full = frame_events(ev, sensor, 4, "event_count", 4)
+    cols = np.arange(sensor[0]) * size // sensor[0]
+    rows = np.arange(sensor[1]) * size // sensor[1]
+    want = np.zeros_like(got)
+    np.add.at(want, (slice(None), slice(None), rows[:, None], cols[None, :]), full)
+    assert np.array_equal(got, want)
+
+
+def test_area_resize_at_an_integer_factor_is_sum_pool(rng):
+    ev = fx.random_events(rng, 3000, 128, 128, 100_000)
+    assert np.array_equal(frame_events(ev, (128, 128, 2), 3, "time_bins", 3, "area", 64),
+                          frame_events(ev, (128, 128, 2), 3, "time_bins", 3, "sum_pool", 64))
+
+
 def test_one_dimensional_sensor_gives_T_by_channels(rng):
     ev = make_events(rng.integers(0, 700, 400), 0, np.sort(rng.integers(0, 900_000, 400)), 1)
     frames = frame_events(ev, (700, 1, 1), 60, "window_ms", 16)

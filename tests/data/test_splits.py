@@ -49,6 +49,15 @@ def test_balanced_subset_counts_and_determinism():
         splits.select(LABELS, cfg("balanced_subset"), "train", {})
 
 
+def test_balanced_subset_smallest_cuts_every_class_to_the_smallest():
+    """MNIST's train part has 5421 fives (its smallest class): the reference's 54210-recording subset."""
+    labels = np.repeat(np.arange(10), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
+    tr = splits.select(labels, cfg("balanced_subset"), "train", {"subset_train_per_class": "smallest"})
+    assert len(tr) == 54210 and np.array_equal(np.bincount(labels[tr]), np.full(10, 5421))
+    with pytest.raises(ValueError, match="subset_train_per_class must be"):
+        splits.select(labels, cfg("balanced_subset"), "train", {"subset_train_per_class": "most"})
+
+
 def test_official_uses_the_whole_part_and_bad_modes_fail():
     assert np.array_equal(splits.select(LABELS[:7], cfg("official"), "test"), np.arange(7))
     with pytest.raises(ValueError):
