@@ -72,6 +72,14 @@ def _conv(spec, in_shape, arch):
                      bias=_bias(spec, arch))
 
 
+def _bn(spec, in_shape, arch):
+    """``{op: bn}``; ``per_step: true`` (or the arch's ``bn_per_step``) calls it once per time step even where the
+    other ops fold time into the batch: statistics per step and one running-stat update per step (BPSA's reference
+    code), instead of one over the T*B folded samples."""
+    norm = nn.BatchNorm2d(in_shape[0]) if len(in_shape) == 3 else nn.BatchNorm1d(in_shape[0])
+    return TimeFolded(norm, fold_time=False) if spec.get("per_step", arch.get("bn_per_step", False)) else norm
+
+
 def _linear(spec, in_shape, arch):
     return nn.Linear(in_shape[-1], spec["out"], bias=_bias(spec, arch))
 
@@ -82,7 +90,7 @@ OPS: dict[str, Callable[[dict, tuple, dict], nn.Module]] = {
     "flatten": lambda spec, s, a: nn.Flatten(),
     "avgpool": lambda spec, s, a: nn.AvgPool2d(spec.get("k", 2), spec.get("stride")),
     "maxpool": lambda spec, s, a: nn.MaxPool2d(spec.get("k", 2), spec.get("stride")),
-    "bn": lambda spec, s, a: nn.BatchNorm2d(s[0]) if len(s) == 3 else nn.BatchNorm1d(s[0]),
+    "bn": _bn,
     "relu": lambda spec, s, a: nn.ReLU(),
     "dropout": lambda spec, s, a: SharedDropout(spec.get("p", 0.5)),
 }

@@ -21,7 +21,11 @@ from snn_repro.neurons.base import Neuron, full_precision
 WEIGHT_PARAMETRISATIONS: dict[str, Callable[[nn.Module, dict], None]] = {}
 
 
-def _init_weights(module: nn.Module, scheme: str) -> None:
+def _init_weights(module: nn.Module, scheme: str, bias_init: str = "zeros") -> None:
+    """``scheme`` for the weights; biases zeroed (``bias_init: zeros``) or left at PyTorch's default init
+    (``default``: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as the MAP-SNN reference code keeps them)."""
+    if bias_init not in ("zeros", "default"):
+        raise ValueError(f"unknown bias_init {bias_init!r}; known: zeros, default")
     if scheme == "default":
         return
     for m in module.modules():
@@ -34,7 +38,7 @@ def _init_weights(module: nn.Module, scheme: str) -> None:
                 nn.init.xavier_normal_(weight)
             else:
                 raise ValueError(f"unknown init {scheme!r}; known: default, kaiming_normal, xavier_normal")
-            if m.bias is not None:
+            if m.bias is not None and bias_init == "zeros":
                 nn.init.zeros_(m.bias)
 
 
@@ -125,10 +129,12 @@ class SpikingNetwork(nn.Module):
         from torch.utils.checkpoint import checkpoint
 
         norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        if self.training and norms and any(l.fold_time for l in self.layers if isinstance(l, TimeFolded)):
+        if self.training and any(l.fold_time for l in self.layers
+                                 if isinstance(l, TimeFolded) and isinstance(l.module, nn.modules.batchnorm._BatchNorm)):
             # batch statistics over a block's steps would differ from those over all T
-            raise ValueError("checkpointing over time with batch norm in training needs fold_time=false "
-                             "(per-step statistics, the same in blocks as over the whole sequence)")
+            raise ValueError("checkpointing over time with batch norm in training needs per-step batch norm "
+                             "(bn per_step: true or fold_time=false: per-step statistics, the same in blocks as over the "
+                             "whole sequence)")
         ran: set[int] = set()
         record = self.record
 
@@ -209,5 +215,5 @@ def build_network(arch: DictConfig | dict, neuron: DictConfig | dict, input_shap
         layers.append(layer)
         names.append(f"{i}_{op}")
     net = SpikingNetwork(layers, names)
-    _init_weights(net, arch.get("init", "default"))
+    _init_weights(net, arch.get("init", "default"), arch.get("bias_init", "zeros"))
     return net

@@ -11,6 +11,9 @@ One step, with m the potential after integration (state u from the previous step
           = Vth * (q^s - 1) / (q - 1)       SFA (the sum of the geometric series of thresholds)
           = m * s                           SSP: hard reset to zero (supplement Eq. 5)
     u <- (m - reset) * clamp(decay, 0, 1)   decay applied after the reset, per neuron
+The decay's clamp: ``decay_clamp: hardtanh`` has zero gradient at exactly 0 and 1 and inside them 1, as the
+reference code's relu6(6 d) / 6 (the same gradient, without its rounding of the value); ``clamp`` (the class
+default; the configs choose) is torch.clamp, whose gradient is 1 at the bounds too.
 Gradient: straight-through from s to n* (ds/dn* = 1 where m > 0, also below threshold); the reset is not
 detached, so the gradient also flows through Vth * (q^s - 1) / (q - 1).
 
@@ -28,6 +31,7 @@ from torch import nn
 from snn_repro.neurons.base import Neuron
 
 PATTERNS = ("ssp", "linear", "sfa")
+DECAY_CLAMPS = ("hardtanh", "clamp")
 FILTERS = ("none", "swish")
 # keep learned q above 1 and Vth above 0: log_q and the division by Vth break down there
 _Q_MIN, _VTH_MIN = 1.0 + 1e-3, 1e-3
@@ -70,8 +74,12 @@ class MAPNeuron(Neuron):
         learn_decay: bool = True,
         input_filter: str = "none",
         filter_beta: float = 10.0,
+        decay_clamp: str = "clamp",
     ):
         super().__init__()
+        if decay_clamp not in DECAY_CLAMPS:
+            raise ValueError(f"unknown decay_clamp {decay_clamp!r}; known: {', '.join(DECAY_CLAMPS)}")
+        self.decay_clamp = decay_clamp
         if pattern not in PATTERNS:
             raise ValueError(f"unknown pattern {pattern!r}; known: {', '.join(PATTERNS)}")
         if input_filter not in FILTERS:
@@ -103,6 +111,8 @@ class MAPNeuron(Neuron):
         return self.nominal_threshold
 
     def effective_decay(self) -> torch.Tensor:
+        if self.decay_clamp == "hardtanh":
+            return F.hardtanh(self.decay, 0.0, 1.0)
         return self.decay.clamp(0.0, 1.0)
 
     def spikes_and_reset(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

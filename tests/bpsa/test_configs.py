@@ -29,7 +29,8 @@ def test_experiment_composes_and_validates(name):
         assert cfg.dataset.framing.mode == "event_count" and cfg.dataset.framing.value == cfg.dataset.T
     expected_neuron = ("LIF" if "baseline" in name else "BPSA")
     assert cfg.neuron._target_.endswith(expected_neuron)
-    assert cfg.neuron.get("residual", 0.0) == (0.2 if "baseline" not in name and "_bpsa" not in name else 0.0)
+    residual = 0.0 if "baseline" in name or "_bpsa" in name else 0.8 if "alpha08" in name else 0.2
+    assert cfg.neuron.get("residual", 0.0) == residual
     t = re.search(r"_t(\d+)$", name)
     assert cfg.dataset.T == (int(t.group(1)) if t else 16)
 

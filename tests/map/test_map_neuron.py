@@ -100,6 +100,22 @@ def test_decay_clamped_to_unit_interval(raw, applied, grad):
     assert neuron.decay.grad.item() == pytest.approx(grad)  # d u / d decay = m inside [0, 1], 0 outside
 
 
+@pytest.mark.parametrize("decay_clamp,grads", [("hardtanh", [0.0, 1.0, 0.0]), ("clamp", [1.0, 1.0, 1.0])])
+def test_decay_gradient_at_exactly_zero_and_one(decay_clamp, grads):
+    """The reference's relu6(6 d) / 6 has zero gradient at d = 0 and d = 1; torch.clamp passes 1 there."""
+    neuron = MAPNeuron("linear", size=3, decay=0.5, decay_clamp=decay_clamp)
+    with torch.no_grad():
+        neuron.decay.copy_(torch.tensor([0.0, 0.5, 1.0]))
+    x = torch.ones(1, 3)  # no spike: state = 1.0 * clamp(decay)
+    _, u = neuron.step(x, torch.zeros_like(x))
+    assert u.tolist() == [[0.0, 0.5, 1.0]]
+    u.sum().backward()
+    assert neuron.decay.grad.tolist() == grads
+    d = torch.tensor([0.0, 0.5, 1.0], requires_grad=True)
+    torch.nn.functional.relu6(6 * d).div(6).sum().backward()
+    assert (d.grad.tolist() == grads) == (decay_clamp == "hardtanh")
+
+
 def test_per_neuron_parameters_and_learnable_options():
     neuron = MAPNeuron("sfa", size=3, learn_threshold=True, learn_q=True)
     params = dict(neuron.named_parameters())
