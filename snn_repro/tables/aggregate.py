@@ -228,8 +228,13 @@ def aggregate(table: Table, base: Path | None = None, commit: str | None = None,
     command = command or f"python -m snn_repro.tables aggregate {table.name}"
     write_atomic(md, render_markdown(table, rows, commit or git_commit(), command))
     write_atomic(md.with_suffix(".csv"), render_csv(rows, table))
-    if table.id.startswith("f"):
-        render_png(table, rows, md.with_suffix(".png"))
     done = sum(r.status == "done" for r in rows)
+    if table.id.startswith("f") and any(r.values for r in rows):  # no finished run: no figure (not empty axes)
+        if getattr(table, "figure", None):
+            from snn_repro.tables.figures import draw
+
+            draw(table, rows, md.with_suffix(".png"))
+        else:
+            render_png(table, rows, md.with_suffix(".png"))
     print(f"aggregated {table.name}: {done}/{len(rows)} rows done -> {md}")
     return md

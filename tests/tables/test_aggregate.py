@@ -100,10 +100,15 @@ def test_error_metric_falls_back_to_one_minus_accuracy(tmp_path):
     assert "| LIF | demo/lif | 90.0 | 15.00 ± 7.07 (n=2) | -75.00 | done |" in text
 
 
-def test_figure_gets_a_png(tmp_path):
+def test_figure_gets_a_png_once_a_run_has_finished(tmp_path):
     _fixture(tmp_path)
     (tmp_path / "demo" / "f1" / "runs").mkdir(parents=True)
     fig = Table(**{**TABLE.__dict__, "id": "f1"})
+    md = aggregate(fig, tmp_path, commit="x")
+    assert not md.with_suffix(".png").exists()  # no finished run: no figure (no empty axes)
+    done = tmp_path / "demo" / "f1" / "runs" / "demo" / "lif" / "seed0"
+    done.mkdir(parents=True)
+    (done / "results.json").write_text(json.dumps(_results(0.9, 0)))
     md = aggregate(fig, tmp_path, commit="x")
     assert md.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
