@@ -1,7 +1,7 @@
 """Figures drawn as the papers draw them, from a table's finished runs (never from paper values alone).
 
 A figure table names its kind in ``table.figure``:
-- ``{kind: curves, metrics: [train/acc, val/acc]}``: per row, the metrics per epoch from each complete run's CSV log
+- ``{kind: curves, metrics: [train/acc, test_during_fit/acc]}``: per row, the metrics per epoch from each complete run's CSV log
   (``csv/metrics.csv``), mean over seeds (learning curves: ASF-BP Fig. 4, APBS Fig. 4, BPSA Fig. 6);
 - ``{kind: versus, x: {row: x value}, series: {row: line name}, xlabel, log_x, error: false}``: the table's metric
   (mean over seeds, error bars the std) against the x value of each row, one line per series (accuracy vs T: BPSA
@@ -126,12 +126,18 @@ def draw_versus(title: str, rows, spec: dict, path: Path, metric: str) -> bool:
     return True
 
 
+def figure_spec(table) -> dict | None:
+    """``table.figure`` of the table config (kept in ``Table.extra``), or None: the default bars of paper vs ours."""
+    spec = getattr(table, "figure", None) or (getattr(table, "extra", None) or {}).get("figure")
+    return dict(spec) if spec else None
+
+
 def draw(table, rows, path: Path) -> bool:
     """The table's figure from its rows (``aggregate.row_results``); False (nothing written) without a complete run."""
-    spec = dict(getattr(table, "figure", None) or {"kind": "bars"})
+    spec = figure_spec(table) or {"kind": "bars"}
     title = f"{table.paper} {table.id}: {table.title}"
     if spec["kind"] == "curves":
-        return draw_curves(title, rows, list(spec.get("metrics", ["train/acc", "val/acc"])), path)
+        return draw_curves(title, rows, list(spec.get("metrics", ["train/acc", "test_during_fit/acc"])), path)
     if spec["kind"] == "versus":
         return draw_versus(title, rows, spec, path, table.metric)
     raise ValueError(f"table {table.name}: figure.kind must be one of {KINDS}, got {spec['kind']!r}")
