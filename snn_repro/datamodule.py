@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from snn_repro.data import splits
 from snn_repro.data.registry import get_loader
+from snn_repro.distributed import per_rank_batch
 
 
 def _compose(transforms):
@@ -41,9 +42,11 @@ class EpochSampler(DistributedSampler):
     """Shuffled indices of epoch ``e`` from a generator seeded by (seed, e); yields ``(index, epoch)`` pairs.
 
     With ``num_replicas`` > 1 (DDP) each rank takes every num_replicas-th index of the same order (padded to equal
-    length, as torch's DistributedSampler does); being a DistributedSampler, Lightning leaves it in place.
-    ``resume_at(epoch, skip)`` drops the first ``skip`` indices of this rank's share of that epoch (the samples a
-    checkpoint already trained on); it holds until ``set_epoch`` moves to another epoch.
+    length, as torch's DistributedSampler does): with per-rank batches of ``global batch / num_replicas``, the ranks'
+    k-th batches together are the k-th global batch of the one-process order. Being a DistributedSampler,
+    Lightning leaves it in place. ``resume_at(epoch, skip)`` drops the first ``skip`` indices of that epoch's order
+    (the samples a checkpoint already trained on, counted over all ranks, so a checkpoint resumes on any number of
+    ranks); it holds until ``set_epoch`` moves to another epoch.
     """
 
     def __init__(self, size: int, seed: int, shuffle: bool = True, num_replicas: int = 1, rank: int = 0):
@@ -61,26 +64,41 @@ class EpochSampler(DistributedSampler):
     def resume_at(self, epoch: int, skip: int) -> None:
         self._resume = (int(epoch), int(skip))
 
-    def order(self, epoch: int) -> list[int]:
-        """This rank's indices for ``epoch``."""
+    def order(self, epoch: int, skip: int = 0) -> list[int]:
+        """This rank's indices for ``epoch``, after the first ``skip`` of the epoch's (all ranks') order."""
         if self.shuffle:
             g = torch.Generator().manual_seed(_mix(self.seed, epoch, 0x5EED))
             order = torch.randperm(self.size, generator=g).tolist()
         else:
             order = list(range(self.size))
+        order = order[skip:]
         if self.num_replicas > 1:
             order += order[: (-len(order)) % self.num_replicas]
             order = order[self.rank::self.num_replicas]
         return order
 
     def __iter__(self):
-        order = self.order(self.epoch)
         skip = self._resume[1] if self._resume is not None and self._resume[0] == self.epoch else 0
-        for i in order[skip:]:
+        for i in self.order(self.epoch, skip):
             yield (i, self.epoch)
 
     def __len__(self) -> int:
         return -(-self.size // self.num_replicas)
+
+
+class ShardSampler(DistributedSampler):
+    """Evaluation order: indices 0..size-1, rank r taking every num_replicas-th one from r, without padding, so that
+    summed over ranks every sample is scored exactly once (torch's DistributedSampler repeats samples to give all
+    ranks the same length; evaluation needs no equal lengths here, see ``conf/trainer/ddp.yaml``)."""
+
+    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0):
+        self.size, self.num_replicas, self.rank = size, num_replicas, rank
+
+    def __iter__(self):
+        return iter(range(self.rank, self.size, self.num_replicas))
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.size, self.num_replicas))
 
 
 class SeededSamples(Dataset):
@@ -168,17 +186,22 @@ class SNNDataModule(L.LightningDataModule):
         self.train_set = train
         self.train_sampler = EpochSampler(len(self.train_set), self.seed)
 
+    def _world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
     def _loader(self, ds, **kwargs):
         workers = int(self.cfg.num_workers)
+        # dataset.batch_size is the global batch: each of the world_size ranks loads its share
+        batch_size = per_rank_batch(int(self.cfg.batch_size), self._world()[0])
         # an own generator: creating a loader iterator must not draw from the global RNG
-        return DataLoader(ds, batch_size=int(self.cfg.batch_size), num_workers=workers,
+        return DataLoader(ds, batch_size=batch_size, num_workers=workers,
                           persistent_workers=workers > 0, drop_last=False,
                           generator=torch.Generator().manual_seed(self.seed), **kwargs)
 
     def train_dataloader(self):
-        trainer = self.trainer
-        if trainer is not None and trainer.world_size > 1:  # DDP: this rank's share of the same order
-            self.train_sampler.num_replicas, self.train_sampler.rank = trainer.world_size, trainer.global_rank
+        # DDP: this rank's share of the same order
+        self.train_sampler.num_replicas, self.train_sampler.rank = self._world()
         return self._loader(SeededSamples(self.train_set, self.seed), sampler=self.train_sampler)
 
     def split_dataloader(self, split: str):
@@ -191,7 +214,9 @@ class SNNDataModule(L.LightningDataModule):
 
     def val_dataloader(self):
         sets = {"val": self.val_set, "test_during_fit": self.test_set}
-        return [self._loader(sets[name], shuffle=False) for name in self.eval_names]
+        # unpadded shards under DDP: every sample is scored once, summed over the ranks
+        return [self._loader(sets[name], sampler=ShardSampler(len(sets[name]), *self._world()))
+                for name in self.eval_names]
 
     def test_dataloader(self):
-        return self._loader(self.test_set, shuffle=False)
+        return self._loader(self.test_set, sampler=ShardSampler(len(self.test_set), *self._world()))

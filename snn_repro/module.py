@@ -67,8 +67,9 @@ class SNNModule(L.LightningModule):
                                 f"step {self.global_step}: lower the learning rate or check the input scale")
         acc = self.metrics[split + "_"]
         acc(scores.detach(), y)
+        # sync_dist: the epoch mean over all ranks' samples (synchronised once, at the epoch's end)
         self.log(f"{split}/loss", loss.detach(), prog_bar=split in ("train", "val"), on_step=False, on_epoch=True,
-                 batch_size=len(y), add_dataloader_idx=False)
+                 batch_size=len(y), add_dataloader_idx=False, sync_dist=True)
         self.log(f"{split}/acc", acc, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(y),
                  add_dataloader_idx=False)
         return loss

@@ -18,11 +18,12 @@ from omegaconf.errors import InterpolationResolutionError
 
 from snn_repro import results
 from snn_repro.callbacks.protocols import EpochHistory, best_epoch
-from snn_repro.callbacks.resume import AtomicCheckpointIO, ResumeState, read_checkpoint
+from snn_repro.callbacks.resume import AtomicCheckpointIO, CorruptCheckpoint, ResumeState, read_checkpoint
 from snn_repro.datamodule import SNNDataModule
+from snn_repro.distributed import launch_rank, per_rank_batch
 from snn_repro.module import SNNModule
 from snn_repro.network import build_network
-from snn_repro.schema import validate
+from snn_repro.schema import ConfigError, validate
 from snn_repro.tables.confighash import config_hash
 from snn_repro.tables.job import table_context
 from snn_repro.tables.smoke import apply_smoke
@@ -96,10 +97,17 @@ def resolve_ckpt(cfg: DictConfig, expected_hash: str | None = None) -> str | Non
             read_checkpoint(cfg.ckpt_path)
         return cfg.ckpt_path
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if not last.exists():
+    try:
+        saved = (read_checkpoint(last).get("snn_repro") or {}).get("config_hash") if last.exists() else False
+    except CorruptCheckpoint:
+        if last.exists():
+            raise
+        saved = False  # moved aside by rank 0 while this rank read it: it was stale
+    if saved is False:
         return None
-    saved = (read_checkpoint(last).get("snn_repro") or {}).get("config_hash")
     if expected_hash is not None and saved is not None and saved != expected_hash:
+        if launch_rank() != 0:  # under DDP only rank 0 moves it aside; every rank starts afresh
+            return None
         stale = last.parent.with_name(f"checkpoints.stale-{saved}")
         n = 1
         while stale.exists():
@@ -129,6 +137,27 @@ def _configure_table_job(cfg: DictConfig) -> dict | None:
     return ctx
 
 
+def _plugins() -> list:
+    plugins = [AtomicCheckpointIO()]
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    if SLURMEnvironment.detect():  # submitit requeues the job (conf/hydra/launcher/slurm.yaml): Lightning must not too
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    return plugins
+
+
+def _check_distributed(cfg: DictConfig, trainer: L.Trainer) -> None:
+    """The global batch divides over the ranks; a sweep does not start DDP processes itself (Lightning's launcher
+    would re-run the whole sweep command in each of them): there each job is its own set of SLURM tasks."""
+    per_rank_batch(int(cfg.dataset.batch_size), trainer.world_size)
+    from snn_repro.app import _is_multirun
+
+    env = trainer.strategy.cluster_environment if hasattr(trainer.strategy, "cluster_environment") else None
+    if _is_multirun() and trainer.world_size > 1 and env is not None and not env.creates_processes_externally:
+        raise ConfigError("trainer.devices: a multirun (-m, table sweeps) with DDP needs one set of processes per job: "
+                          "use hydra/launcher=slurm (one SLURM task per device) or run each job on its own")
+
+
 def train(cfg: DictConfig, start: float | None = None) -> float:
     start = start or time.time()
     apply_smoke(cfg)
@@ -153,7 +182,8 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     history = EpochHistory()
     callbacks.append(history)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                     plugins=[AtomicCheckpointIO()])
+                                     plugins=_plugins())
+    _check_distributed(cfg, trainer)
     for logger in loggers:  # the whole config (with the paper value of a table row) beside the metrics
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
@@ -180,6 +210,9 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
 
             wandb.finish()  # each job closes its own run, also inside a sweep
     wall = time.time() - start
+    acc = metrics.get("test/acc", metrics.get("last_epoch/test_acc", float("nan")))
+    if not trainer.is_global_zero:  # under DDP the metrics and counts are already summed over ranks: rank 0 writes
+        return acc
     out_dir = Path(cfg.paths.output_dir)
     out = out_dir / "results.json"
     record = {
@@ -206,7 +239,6 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         record["neurobench"] = module.neurobench_summary
     results.write_json_atomic(out, record)
     (out_dir / "failed.json").unlink(missing_ok=True)  # an earlier failure of this job is superseded
-    acc = metrics.get("test/acc", metrics.get("last_epoch/test_acc", float("nan")))
     spikes = getattr(module, "spike_summary", {}).get("test", {}).get("spikes_per_sample", float("nan"))
     pct = {k: f"{100 * metrics[k]:.2f}%" if k in metrics else "—"
            for k in ("paper_protocol/test_acc", "last_epoch/test_acc", "held_out/test_acc")}

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snn_repro.distributed import sum_over_ranks
 from snn_repro.neurons.base import Neuron
 
 SYNAPTIC = (nn.Conv2d, nn.Linear)
@@ -166,9 +167,20 @@ class EnergyCounter(L.Callback):
         net = pl_module.net
         self.counter.detach()
         net.record = False  # the counts stay readable for SpikeCounter, whichever callback ends first
-        if not self.samples:
+        # under DDP each rank counted its shard of the test split: the sums over all ranks
+        local = {"samples": self.samples, **{f"spikes/{n}": c for n, c in net.spike_counts.items()}}
+        for key, o in self.counter.layers.items():
+            local.update({f"ops/{key}/events": o.events, f"ops/{key}/nonzeros": o.nonzeros,
+                          f"ops/{key}/inputs": o.inputs, f"ops/{key}/analog": float(o.analog)})
+        totals = sum_over_ranks(local, pl_module.device)
+        samples = int(totals["samples"])
+        if not samples:
             return
-        summary = energy_summary(self.counter.layers, dict(net.spike_counts), dict(net.neuron_sizes), self.samples,
+        for key, o in self.counter.layers.items():
+            o.events, o.nonzeros, o.inputs = (totals[f"ops/{key}/{k}"] for k in ("events", "nonzeros", "inputs"))
+            o.analog = totals[f"ops/{key}/analog"] > 0
+        spikes = {k.removeprefix("spikes/"): v for k, v in totals.items() if k.startswith("spikes/")}
+        summary = energy_summary(self.counter.layers, spikes, dict(net.neuron_sizes), samples,
                                  pl_module.encoder.time_steps, self.e_mac_pj, self.e_ac_pj)
         for key in ("firing_rate", "ee_eq11", "ee_count", "mac_ann", "ac_snn", "mac_snn"):
             pl_module.log(f"test/energy/{key}", float(summary[key]))

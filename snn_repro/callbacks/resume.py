@@ -5,6 +5,11 @@ training data (epoch, batches done) and the config hash; on restart it makes the
 trained on and puts the RNG back just before the first step that follows. It can also save ``last.ckpt`` every N
 training steps and when the job is told to stop (SIGTERM, SIGUSR1, SIGUSR2: SLURM pre-emption and time limits), so
 that a requeued job loses at most one batch. ``AtomicCheckpointIO`` writes checkpoints whole or not at all.
+
+Under DDP the ranks agree on the stop: at every training batch end the ranks take the maximum of their received
+signal (one small all-reduce), so a signal to one rank or to all stops every rank after the same batch, with one
+checkpoint (rank 0 writes it) and an exit. The partial-epoch metric states and logged sums in the checkpoint are
+sums over the ranks, put back on rank 0 only, so a checkpoint resumes on any number of ranks.
 """
 from __future__ import annotations
 
@@ -19,7 +24,9 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from snn_repro.distributed import active, all_max, all_sum
 from snn_repro.results import atomic_file
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2)
@@ -75,13 +82,19 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _metric_states(module) -> dict[str, Any]:
-    """Accumulated states of the module's torchmetrics (not in its state_dict: torchmetrics keeps them out)."""
+    """Accumulated states of the module's torchmetrics (not in its state_dict: torchmetrics keeps them out); under
+    DDP the sum-reduced states are summed over the ranks (what the epoch's compute() would see)."""
     from torchmetrics import Metric
+    from torchmetrics.utilities.data import dim_zero_sum
 
     out = {}
     for name, m in module.named_modules():
         if isinstance(m, Metric) and name:
-            out[name] = {"state": {k: _clone(getattr(m, k)) for k in m._defaults}, "count": m._update_count}
+            state = {k: _clone(getattr(m, k)) for k in m._defaults}
+            for k, v in state.items():
+                if torch.is_tensor(v) and m._reductions.get(k) is dim_zero_sum:
+                    all_sum(v)
+            out[name] = {"state": state, "count": m._update_count}
     return out
 
 
@@ -110,9 +123,13 @@ def _epoch_sums(trainer) -> dict[str, Any]:
     out = {}
     for key, rm in _epoch_results(trainer).items():
         if getattr(rm, "is_tensor", False) and rm.meta.on_epoch:
-            out[key] = {"value": rm.value.detach().clone(),
-                        "batch_size": rm.cumulated_batch_size.clone() if hasattr(rm, "cumulated_batch_size")
-                        else None}
+            value = rm.value.detach().clone()
+            batch_size = rm.cumulated_batch_size.clone() if hasattr(rm, "cumulated_batch_size") else None
+            if rm.meta.is_mean_reduction or rm.meta.is_sum_reduction:  # DDP: the sums over all ranks
+                all_sum(value)
+                if batch_size is not None:
+                    all_sum(batch_size)
+            out[key] = {"value": value, "batch_size": batch_size}
     return out
 
 
@@ -128,6 +145,11 @@ def _add_epoch_sums(trainer, sums: dict[str, Any]) -> None:
             rm.value = rm.meta.reduce_fx(rm.value, saved["value"].to(rm.value.device))
         if saved["batch_size"] is not None and hasattr(rm, "cumulated_batch_size"):
             rm.cumulated_batch_size = rm.cumulated_batch_size + saved["batch_size"].to(rm.value.device)
+
+
+def _is_lightning_handler(handler) -> bool:
+    owner = getattr(handler, "__self__", handler)
+    return type(owner).__module__.startswith("lightning.pytorch.trainer.connectors.signal_connector")
 
 
 class ResumeState(L.Callback):
@@ -172,8 +194,9 @@ class ResumeState(L.Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         if self._pending is not None:
-            _load_metric_states(pl_module, self._pending.get("metrics") or {})
-            self._epoch_sums = self._pending.get("epoch_sums") or {}
+            if trainer.global_rank == 0:  # the saved partial-epoch sums cover all ranks (of the run that saved)
+                _load_metric_states(pl_module, self._pending.get("metrics") or {})
+                self._epoch_sums = self._pending.get("epoch_sums") or {}
             sampler = getattr(trainer.datamodule, "train_sampler", None)
             if sampler is not None and hasattr(sampler, "resume_at"):
                 batch_size = int(trainer.datamodule.cfg.batch_size)
@@ -219,8 +242,11 @@ class ResumeState(L.Callback):
             _add_epoch_sums(trainer, self._epoch_sums)
             self._epoch_sums = {}
         periodic = self.every_n_train_steps > 0 and trainer.global_step % self.every_n_train_steps == 0
+        if self.save_on_signal and active():  # every rank stops after this batch if any rank was signalled
+            agreed = int(all_max(torch.tensor([self._signal or 0], device=trainer.strategy.root_device)))
+            self._signal = agreed or None
         if periodic or self._signal is not None:
-            trainer.save_checkpoint(self._last_path(trainer))
+            trainer.save_checkpoint(self._last_path(trainer))  # on all ranks (a collective), written by rank 0
         if self._signal is not None:
             self._forward_signal()
 
@@ -235,12 +261,18 @@ class ResumeState(L.Callback):
         self._signal = signum
 
     def _forward_signal(self) -> None:
-        """Hand the signal to whoever handled it before (Lightning, submitit's requeue, or the default: exit)."""
+        """Hand the signal to whoever handled it before (submitit's requeue, or the default: exit); Lightning's own
+        SIGTERM handler is replaced by its effect, a SIGTERMException on every rank (the handler's collectives
+        and its killing of the other ranks would not meet the others' under DDP)."""
         signum, self._signal = self._signal, None
         self._restore_handlers()
         previous = signal.getsignal(signum)
+        if _is_lightning_handler(previous):
+            raise SIGTERMException()
         if callable(previous):
             previous(signum, None)
+            if active():  # submitit requeues and exits on rank 0 only: the other ranks stop here
+                raise SIGTERMException()
         elif previous == signal.SIG_DFL:
             os.kill(os.getpid(), signum)
 

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import lightning as L
 
+from snn_repro.distributed import sum_over_ranks
+
 
 class SpikeCounter(L.Callback):
     """Logs ``<split>/spikes_per_sample`` and ``<split>/spikes/<layer>`` (spikes per sample in that layer).
 
-    The test-split summary is kept in ``pl_module.spike_summary`` for results.json.
+    The test-split summary is kept in ``pl_module.spike_summary`` for results.json. Under DDP the counts and the
+    number of samples are summed over the ranks (each scores its own shard of the split).
     """
 
     def __init__(self):
@@ -24,14 +27,18 @@ class SpikeCounter(L.Callback):
     def _end(self, pl_module, split):
         net = pl_module.net
         net.record = False
-        if not self.samples:
+        totals = sum_over_ranks({"samples": self.samples, **{f"spikes/{n}": c for n, c in net.spike_counts.items()}},
+                                pl_module.device)
+        samples = int(totals.pop("samples"))
+        if not samples:
             return
-        per_layer = {name: c / self.samples for name, c in net.spike_counts.items()}
+        per_layer = {name.removeprefix("spikes/"): c / samples for name, c in totals.items()}
         total = sum(per_layer.values())
-        pl_module.log(f"{split}/spikes_per_sample", total)
+        # already summed over ranks: sync_dist only averages equal values (and keeps Lightning from warning)
+        pl_module.log(f"{split}/spikes_per_sample", total, sync_dist=True)
         for name, value in per_layer.items():
-            pl_module.log(f"{split}/spikes/{name}", value)
-        summary = {"spikes_per_sample": total, "per_layer": per_layer,
+            pl_module.log(f"{split}/spikes/{name}", value, sync_dist=True)
+        summary = {"spikes_per_sample": total, "per_layer": per_layer, "samples": samples,
                    "firing_rate": {n: per_layer[n] / (net.neuron_sizes[n] * pl_module.encoder.time_steps)
                                    for n in per_layer}}
         pl_module.spike_summary = {**getattr(pl_module, "spike_summary", {}), split: summary}

@@ -32,7 +32,7 @@ once per simulation (``torch.nn.utils.parametrize.cached``), not once per time s
 Scale factors S_l (one per stage) live in the ``scale`` buffer, so they are saved in checkpoints. They change only
 while ``refresh_momentum`` is set (by ``snn_repro.callbacks.scale_factor.ScaleFactorRefresh``, which decides the
 epochs and batches): S <- m * S_batch + (1 - m) * S, computed before this batch's backward, as the reference does.
-S_batch = sum(FO[mask]) / sum(FI[mask]) over the batch with mask = FI >= FO for synaptic stages (reference;
+S_batch = sum(FO[mask]) / sum(FI[mask]) over the batch (the global batch under DDP) with mask = FI >= FO for synaptic stages (reference;
 ``mask: false`` gives the paper's eq. 12 without a mask) and no mask for spiking pools; 1 where sum(FI) < eps.
 """
 from __future__ import annotations
@@ -43,6 +43,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from snn_repro.distributed import all_sum
 from snn_repro.layers import TimeFolded
 from snn_repro.neurons.base import Neuron, full_precision
 from snn_repro.neurons.lif import IF, LIF
@@ -329,7 +330,8 @@ class ASF(nn.Module, LearningRule):
         if self.mask and not pool:
             m = _compare(torch.ge, fi, fo)  # a product, not indexing: no device synchronisation
             fi, fo = fi * m, fo * m
-        s_in, s_out = fi.sum(), fo.sum()
+        # under DDP the sums run over the global batch (all ranks), so every rank gets the same S_batch
+        s_in, s_out = all_sum(torch.stack([fi.sum(), fo.sum()]))
         return torch.where(s_in < self.eps, torch.ones_like(s_in), s_out / s_in.clamp_min(self.eps))
 
     @torch.no_grad()
