@@ -15,6 +15,16 @@ from omegaconf import DictConfig, OmegaConf
 from snn_repro.results import ROOT
 
 OmegaConf.register_new_resolver("snn_root", lambda: str(ROOT), replace=True)
+
+
+def _gpus(accelerator: str, devices) -> int:
+    """GPUs per node that a SLURM job needs for ``trainer.accelerator`` and ``trainer.devices`` (slurm.yaml)."""
+    if str(accelerator) == "cpu":
+        return 0
+    return len(devices) if isinstance(devices, (list, tuple)) else int(devices)
+
+
+OmegaConf.register_new_resolver("snn_gpus", _gpus, replace=True)
 # a deprecation inside Lightning itself, not actionable by users
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 

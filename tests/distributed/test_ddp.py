@@ -113,3 +113,12 @@ def test_ddp_two_processes_write_one_results_json_with_counts_summed_over_ranks(
     for key in ("ac_snn", "mac_snn", "firing_rate", "ee_count"):
         assert two["energy"][key] == pytest.approx(one["energy"][key], rel=1e-12), key
     assert two["metrics"]["test/loss"] == pytest.approx(one["metrics"]["test/loss"], rel=1e-5)
+
+
+def test_local_multirun_with_ddp_is_refused_per_job_without_rerunning_the_sweep(tmp_path):
+    res = run_cli("-m", "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "logger=none", "seed=0,1",
+                  f"hydra.sweep.dir={tmp_path}", "hydra.sweep.subdir=${seed}", timeout=600)
+    for seed in (0, 1):
+        error = json.loads((tmp_path / str(seed) / "failed.json").read_text())["error"]
+        assert error.startswith("error: ConfigError: trainer.devices: a multirun") and "hydra/launcher=slurm" in error
+    assert not list(tmp_path.glob("*/results.json")) and "Initializing distributed" not in res.stderr
