@@ -20,6 +20,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from snn_repro.distributed import sum_over_ranks
 from snn_repro.network import SpikingNetwork
 
 SYNAPTIC = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -95,12 +96,14 @@ class SynOpsCounter:
         return hook
 
 
-def neurobench_summary(net: SpikingNetwork, counts: dict[str, dict[str, float]], samples: int) -> dict:
-    """Per-sample synaptic ops and the sparsities, per layer and total (see the module docstring)."""
+def neurobench_summary(net: SpikingNetwork, counts: dict[str, dict[str, float]], samples: int,
+                       activity: dict[str, tuple[float, float]] | None = None) -> dict:
+    """Per-sample synaptic ops and the sparsities, per layer and total (see the module docstring); ``activity``
+    (default: the network's ``activation_counts``) is (non-zero outputs, outputs) per neuron layer."""
     static = static_metrics(net)
     layers = {k: {**static["layers"].get(k, {}), **{op: v / samples for op, v in c.items()}}
               for k, c in counts.items()}
-    activity = net.activation_counts
+    activity = net.activation_counts if activity is None else activity
     active = sum(a for a, _ in activity.values())
     outputs = sum(n for _, n in activity.values())
     return {
@@ -136,9 +139,20 @@ class NeuroBenchMetrics(L.Callback):
     def on_test_epoch_end(self, trainer, pl_module):
         self.counter.detach()
         pl_module.net.record = False
-        if not self.samples:
+        # under DDP each rank counted its shard of the test split: the sums over all ranks
+        local = {"samples": self.samples}
+        for key, c in self.counter.counts.items():
+            local.update({f"ops/{key}/{op}": v for op, v in c.items()})
+        for name, (active, outputs) in pl_module.net.activation_counts.items():
+            local.update({f"act/{name}/active": active, f"act/{name}/outputs": outputs})
+        totals = sum_over_ranks(local, pl_module.device)
+        samples = int(totals["samples"])
+        if not samples:
             return
-        summary = neurobench_summary(pl_module.net, self.counter.counts, self.samples)
+        counts = {key: {op: totals[f"ops/{key}/{op}"] for op in c} for key, c in self.counter.counts.items()}
+        activity = {name: (totals[f"act/{name}/active"], totals[f"act/{name}/outputs"])
+                    for name in pl_module.net.activation_counts}
+        summary = neurobench_summary(pl_module.net, counts, samples, activity)
         for op, value in summary["synops"].items():
             pl_module.log(f"test/neurobench/{op}", float(value))
         for key in ("activation_sparsity", "connection_sparsity"):

@@ -113,6 +113,11 @@ def test_ddp_two_processes_write_one_results_json_with_counts_summed_over_ranks(
     for key in ("ac_snn", "mac_snn", "firing_rate", "ee_count"):
         assert two["energy"][key] == pytest.approx(one["energy"][key], rel=1e-12), key
     assert two["metrics"]["test/loss"] == pytest.approx(one["metrics"]["test/loss"], rel=1e-5)
+    assert two["neurobench"]["samples"] == 450
+    for key in ("effective_acs", "effective_macs", "dense"):
+        assert two["neurobench"]["synops"][key] == pytest.approx(one["neurobench"]["synops"][key], rel=1e-12), key
+    assert two["neurobench"]["activation_sparsity"] == pytest.approx(one["neurobench"]["activation_sparsity"],
+                                                                     rel=1e-12)
 
 
 def test_local_multirun_with_ddp_is_refused_per_job_without_rerunning_the_sweep(tmp_path):
