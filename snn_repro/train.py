@@ -98,13 +98,14 @@ def resolve_ckpt(cfg: DictConfig, expected_hash: str | None = None) -> str | Non
         return cfg.ckpt_path
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     try:
-        saved = (read_checkpoint(last).get("snn_repro") or {}).get("config_hash") if last.exists() else False
+        ckpt = read_checkpoint(last) if last.exists() else None
     except CorruptCheckpoint:
         if last.exists():
             raise
-        saved = False  # moved aside by rank 0 while this rank read it: it was stale
-    if saved is False:
+        ckpt = None  # under DDP: moved aside by rank 0 while this rank read it (it was stale)
+    if ckpt is None:
         return None
+    saved = (ckpt.get("snn_repro") or {}).get("config_hash")
     if expected_hash is not None and saved is not None and saved != expected_hash:
         if launch_rank() != 0:  # under DDP only rank 0 moves it aside; every rank starts afresh
             return None
