@@ -51,10 +51,12 @@ def per_rank_batch(global_batch: int, world_size: int) -> int:
     return global_batch // world_size
 
 
-def sum_over_ranks(values: dict[str, float], device: torch.device | str = "cpu") -> dict[str, float]:
+def sum_over_ranks(values: dict[str, float]) -> dict[str, float]:
     """Each value summed over all ranks (the same keys on every rank: each holds a shard of the same split)."""
     if not active():
         return dict(values)
     keys = sorted(values)
+    # NCCL reduces GPU tensors only, gloo CPU ones
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else "cpu"
     summed = all_sum(torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device))
     return dict(zip(keys, summed.tolist()))

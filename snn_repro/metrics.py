@@ -145,7 +145,7 @@ class NeuroBenchMetrics(L.Callback):
             local.update({f"ops/{key}/{op}": v for op, v in c.items()})
         for name, (active, outputs) in pl_module.net.activation_counts.items():
             local.update({f"act/{name}/active": active, f"act/{name}/outputs": outputs})
-        totals = sum_over_ranks(local, pl_module.device)
+        totals = sum_over_ranks(local)
         samples = int(totals["samples"])
         if not samples:
             return

@@ -172,7 +172,7 @@ class EnergyCounter(L.Callback):
         for key, o in self.counter.layers.items():
             local.update({f"ops/{key}/events": o.events, f"ops/{key}/nonzeros": o.nonzeros,
                           f"ops/{key}/inputs": o.inputs, f"ops/{key}/analog": float(o.analog)})
-        totals = sum_over_ranks(local, pl_module.device)
+        totals = sum_over_ranks(local)
         samples = int(totals["samples"])
         if not samples:
             return

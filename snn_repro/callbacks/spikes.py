@@ -27,8 +27,7 @@ class SpikeCounter(L.Callback):
     def _end(self, pl_module, split):
         net = pl_module.net
         net.record = False
-        totals = sum_over_ranks({"samples": self.samples, **{f"spikes/{n}": c for n, c in net.spike_counts.items()}},
-                                pl_module.device)
+        totals = sum_over_ranks({"samples": self.samples, **{f"spikes/{n}": c for n, c in net.spike_counts.items()}})
         samples = int(totals.pop("samples"))
         if not samples:
             return
