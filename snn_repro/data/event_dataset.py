@@ -1,7 +1,8 @@
 """Torch dataset of framed event recordings, shared by every event reader.
 
 Caching (`dataset.cache: true`): without an event transform the finished frames are cached, keyed by name, root,
-on-disk part, split, framing, spatial reduction, T and reader options (sample index = file name). With an event
+on-disk part, file list, split, framing, spatial reduction, T and reader options; each entry is named by its
+recording's path, size and modification time (see snn_repro.data.cache). With an event
 transform (STCF augmentation, train split only) the frames change every epoch, so the *decoded events* are cached
 instead (keyed without the framing parameters) and the transform plus framing run on every access.
 """
@@ -15,8 +16,8 @@ import torch
 from omegaconf import OmegaConf
 
 from snn_repro.data import splits
-from snn_repro.data.cache import DiskCache
-from snn_repro.data.events import EventSource, concat_sources
+from snn_repro.data.cache import DiskCache, files_digest
+from snn_repro.data.events import EVENT_DTYPE, EventSource, concat_sources
 from snn_repro.data.framing import CROP_ORIGINS, check_framing, frame_events, frame_shape
 
 
@@ -67,12 +68,14 @@ class FramedEvents(torch.utils.data.Dataset):
                              f"input_shape is {list(expected)} (sensor {source.sensor}, spatial {self.spatial_mode} "
                              f"{self.size})")
         self.labels = np.asarray(source.labels)[self.indices]
+        # one id per recording names its cache entry; a source without ids falls back to its index
+        self.ids = list(source.ids) if len(source.ids) == len(source) else [f"#{i}" for i in range(len(source))]
         self.cache = None
         if bool(cfg.get("cache", False)):
             if not cfg.get("cache_dir", None):
                 raise ValueError(f"dataset {cfg.name}: cache is true but cache_dir is not set")
             params = dict(name=str(cfg.name), root=os.path.abspath(str(cfg.root)), part=source.part, split=split,
-                          split_cfg=_split_key(cfg.split),
+                          files=files_digest(self.ids), split_cfg=_split_key(cfg.split),
                           options=options(cfg), sensor=list(source.sensor))
             if event_transform is None:
                 params.update(T=self.T, framing=_plain(cfg.framing), spatial=_plain(cfg.spatial))
@@ -95,15 +98,24 @@ class FramedEvents(torch.utils.data.Dataset):
         span = (0, int(events["t"].max()) - int(events["t"].min())) if keep else None
         return self.frames(self.event_transform(events.copy()), span)
 
+    def _valid_frames(self, arr: np.ndarray) -> bool:
+        return arr.shape == tuple(self.shape) and arr.dtype in (np.uint8, np.uint16, np.float32)
+
+    @staticmethod
+    def _valid_events(arr: np.ndarray) -> bool:
+        return arr.ndim == 1 and arr.dtype == EVENT_DTYPE
+
     def __getitem__(self, k: int):
         i = int(self.indices[k])
         if self.event_transform is None:
             if self.cache:
-                frames = self.cache.get(i, lambda: compact(self.frames(self.source.read(i))))
+                frames = self.cache.get(self.ids[i], lambda: compact(self.frames(self.source.read(i))),
+                                        self._valid_frames)
             else:
                 frames = self.frames(self.source.read(i))
         else:
-            events = self.cache.get(i, lambda: self.source.read(i)) if self.cache else self.source.read(i)
+            events = self.cache.get(self.ids[i], lambda: self.source.read(i), self._valid_events) if self.cache \
+                else self.source.read(i)
             frames = self.augmented_frames(events)
         x = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
         if self.frame_transform is not None:

@@ -223,6 +223,7 @@ def load_shd(cfg, split, event_transform=None, frame_transform=None):
         if not (len(labels) == n_times == n_units):
             raise CorruptFile(f"{files[part]}: {len(labels)} labels, {n_times} spike-time and {n_units} unit rows")
         ds.data = []  # tonic's HSD reads by index from the h5 file; TonicRead names the file instead
-        return EventSource(TonicRead(ds), labels, td.SHD.sensor_size, part, [files[part]] * len(labels))
+        return EventSource(TonicRead(ds), labels, td.SHD.sensor_size, part,
+                           [f"{files[part]}[{j}]" for j in range(len(labels))])
 
     return event_dataset.build(cfg, split, open_part, True, event_transform, frame_transform)

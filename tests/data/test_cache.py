@@ -34,7 +34,7 @@ def test_second_pass_comes_from_the_cache(c10dvs):
     ds = get_loader("cifar10dvs")(_cfg(c10dvs), "train")
     first = [ds[k][0] for k in range(len(ds))]
     entries = [f for f in os.listdir(ds.cache.dir) if f.endswith(".npy")]
-    assert sorted(entries) == sorted(f"{i}.npy" for i in ds.indices)
+    assert sorted(entries) == sorted(os.path.basename(ds.cache.path(ds.ids[i])) for i in ds.indices)
     ds.source.read = _refuse
     again = get_loader("cifar10dvs")(_cfg(c10dvs), "train")
     again.source.read = _refuse
@@ -81,7 +81,7 @@ def test_event_transform_caches_events_not_frames(c10dvs):
     ds.source.read = _refuse
     x1 = ds[0][0]  # events from the cache, transform applied again
     assert calls == [300, 300] and torch.equal(x0, x1) and float(x1.sum()) <= 150
-    cached = np.load(ds.cache.path(int(ds.indices[0])))
+    cached = np.load(ds.cache.path(ds.ids[int(ds.indices[0])]))
     assert len(cached) == 300  # pre-augmentation events
 
 
@@ -102,3 +102,71 @@ def test_nmnist_balanced_subset_through_the_loader(tmp_path, rng):
     assert np.array_equal(np.bincount(test.labels), np.full(10, 1))
     assert train.source.part == "train" and test.source.part == "test"
     assert np.array_equal(get_loader("nmnist")(cfg, "train").indices, train.indices)
+
+
+def _truth(ds, k):
+    """Frames and label of sample k read straight from its file, no cache involved."""
+    i = int(ds.indices[k])
+    return ds.frames(ds.source.read(i)), int(ds.source.labels[i])
+
+
+def _check_all(ds):
+    for k in range(len(ds)):
+        x, y = ds[k]
+        frames, label = _truth(ds, k)
+        assert y == label and np.array_equal(x.numpy(), frames), f"sample {k} ({ds.ids[int(ds.indices[k])]})"
+
+
+@pytest.mark.parametrize("change", ["add", "remove"])
+def test_adding_or_removing_a_recording_serves_no_other_recordings_frames(c10dvs, rng, change):
+    cfg = _cfg(c10dvs, split=("first_per_class", 0.5, 0))
+    first = get_loader("cifar10dvs")(cfg, "train")
+    _check_all(first)  # fills the cache
+    airplane = c10dvs / "data" / "CIFAR10DVS" / "airplane"
+    if change == "add":  # sorts before every other file: every later index moves by one
+        fx.write_aedat4(str(airplane / "cifar10_airplane_00.aedat4"), fx.random_events(rng, 300, 128, 128, 1_300_000))
+    else:
+        os.remove(airplane / "cifar10_airplane_0.aedat4")
+    again = get_loader("cifar10dvs")(cfg, "train")
+    assert again.cache.dir != first.cache.dir  # another file list is another dataset
+    _check_all(again)
+
+
+def test_a_rewritten_recording_is_read_again(c10dvs, rng):
+    ds = get_loader("cifar10dvs")(_cfg(c10dvs), "train")
+    _check_all(ds)
+    old = ds[0][0]
+    path = ds.ids[int(ds.indices[0])]
+    fx.write_aedat4(path, fx.random_events(rng, 77, 128, 128, 1_300_000))
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    again = get_loader("cifar10dvs")(_cfg(c10dvs), "train")
+    assert again.cache.dir == ds.cache.dir  # same file list: same directory, the entry's name changed
+    assert not torch.equal(again[0][0], old)
+    _check_all(again)
+
+
+@pytest.mark.parametrize("bad", [np.zeros(3, np.float32), np.zeros((8, 2, 42, 42), np.int64),
+                                 np.zeros((4, 2, 42, 42), np.uint8)])
+def test_an_entry_of_the_wrong_shape_or_dtype_is_rebuilt(c10dvs, bad):
+    ds = get_loader("cifar10dvs")(_cfg(c10dvs), "train")
+    path = ds.cache.path(ds.ids[int(ds.indices[0])])
+    np.save(path, bad)
+    frames, _ = _truth(ds, 0)
+    assert np.array_equal(ds[0][0].numpy(), frames)
+    assert np.load(path).shape == frames.shape  # rewritten
+    batch = torch.utils.data.default_collate([ds[k] for k in range(len(ds))])
+    assert batch[0].shape == (len(ds), *frames.shape)
+
+
+def test_a_full_disk_runs_uncached_and_says_so_once(c10dvs, monkeypatch, capsys):
+    from snn_repro.data import cache as cache_module
+
+    def full(f, arr, allow_pickle=False):
+        raise OSError("8192 requested and 3968 written")  # numpy's tofile on a full disk, no errno
+
+    monkeypatch.setattr(cache_module.np, "save", full)
+    ds = get_loader("cifar10dvs")(_cfg(c10dvs), "train")
+    _check_all(ds)
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and ds.cache.dir in err and "running uncached" in err
+    assert not [f for f in os.listdir(ds.cache.dir) if f.endswith(".npy") or f.endswith(".tmp")]
