@@ -49,7 +49,12 @@ def _error_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
         where = f" {e.filename}" if e.filename else ""
         return f"error: cannot write{where}: {e.strerror} ({errno.errorcode.get(e.errno, e.errno)})"
-    return f"error: {type(e).__name__}: {e}"
+    text = str(e)
+    if "\nOriginal Traceback" in text:  # re-raised from a DataLoader worker: the worker's own error is its last line
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        name, _, message = last.partition(": ")
+        return f"error: {name.rsplit('.', 1)[-1]}: {message} (in a data loader worker)"
+    return f"error: {type(e).__name__}: {text}"
 
 
 def _record_failure(cfg: DictConfig, line: str) -> None:

@@ -7,3 +7,7 @@ class DatasetNotFound(FileNotFoundError):
 
 class CorruptFile(ValueError):
     """A data file could not be parsed; the message names the file."""
+
+
+class DatasetUnreadable(PermissionError):
+    """A dataset folder or file exists but this user may not read it (not the same as missing)."""

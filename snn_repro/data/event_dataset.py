@@ -9,6 +9,7 @@ instead (keyed without the framing parameters) and the transform plus framing ru
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable
 
 import numpy as np
@@ -70,6 +71,8 @@ class FramedEvents(torch.utils.data.Dataset):
         self.labels = np.asarray(source.labels)[self.indices]
         # one id per recording names its cache entry; a source without ids falls back to its index
         self.ids = list(source.ids) if len(source.ids) == len(source) else [f"#{i}" for i in range(len(source))]
+        self.name = str(cfg.name)
+        self._warned_outside = False
         self.cache = None
         if bool(cfg.get("cache", False)):
             if not cfg.get("cache_dir", None):
@@ -85,6 +88,18 @@ class FramedEvents(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def read(self, i: int) -> np.ndarray:
+        """Events of recording i; those outside the sensor (framing drops them) are counted, and said once."""
+        events = self.source.read(i)
+        w, h, _ = self.source.sensor
+        outside = int(((events["x"] < 0) | (events["x"] >= w) | (events["y"] < 0) | (events["y"] >= h)).sum())
+        if outside and not self._warned_outside:
+            self._warned_outside = True
+            print(f"warning: {self.ids[i]}: {outside} of {len(events)} events lie outside the {w}x{h} sensor of "
+                  f"dataset {self.name} and are dropped (said once; other recordings may lose events too)",
+                  file=sys.stderr)
+        return events
 
     def frames(self, events: np.ndarray, span: tuple[int, int] | None = None) -> np.ndarray:
         return frame_events(events, self.source.sensor, self.T, self.mode, self.value, self.spatial_mode, self.size,
@@ -109,13 +124,13 @@ class FramedEvents(torch.utils.data.Dataset):
         i = int(self.indices[k])
         if self.event_transform is None:
             if self.cache:
-                frames = self.cache.get(self.ids[i], lambda: compact(self.frames(self.source.read(i))),
+                frames = self.cache.get(self.ids[i], lambda: compact(self.frames(self.read(i))),
                                         self._valid_frames)
             else:
-                frames = self.frames(self.source.read(i))
+                frames = self.frames(self.read(i))
         else:
-            events = self.cache.get(self.ids[i], lambda: self.source.read(i), self._valid_events) if self.cache \
-                else self.source.read(i)
+            events = self.cache.get(self.ids[i], lambda: self.read(i), self._valid_events) if self.cache \
+                else self.read(i)
             frames = self.augmented_frames(events)
         x = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
         if self.frame_transform is not None:

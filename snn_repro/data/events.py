@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from snn_repro.data.errors import CorruptFile, DatasetNotFound
+from snn_repro.data.errors import CorruptFile, DatasetNotFound, DatasetUnreadable
 
 EVENT_DTYPE = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
 
@@ -65,10 +65,25 @@ def missing(name: str, directory: str, expected: str, published: str) -> Dataset
     )
 
 
+def _raise(error: OSError) -> None:
+    if isinstance(error, PermissionError):
+        raise DatasetUnreadable(f"cannot read {error.filename}: permission denied (a dataset folder must be "
+                                f"readable and listable by this user)") from None
+    raise error
+
+
+def walk(directory: str):
+    """os.walk that raises on a folder it cannot list (os.walk skips it silently: an unreadable class folder would
+    then read as a missing dataset). A missing `directory` itself yields nothing."""
+    if not os.path.isdir(directory):
+        return iter(())
+    return os.walk(directory, onerror=_raise)
+
+
 def glob_sorted(directory: str, suffix: str) -> list[str]:
     """Files under `directory` (recursively) ending in `suffix`, sorted so that indices and splits are stable."""
     found = []
-    for path, dirs, files in os.walk(directory):
+    for path, dirs, files in walk(directory):
         found.extend(os.path.join(path, f) for f in files if f.endswith(suffix))
     return sorted(found)
 

@@ -7,7 +7,8 @@ root/grabbed_data<d>/scale<s>/mnist_<d>_scale<ss>_<nnnn>.aedat; the label is <d>
 AEDAT 2.0 (jAER): header lines that start with '#' (the first is '#!AER-DAT2.0'), then big-endian 8-byte events:
 uint32 address, uint32 timestamp in us. DVS128 address: polarity = bit 0, x = bits 1-7, y = bits 8-14. The raw
 address fields are used as they are (jAER additionally mirrors x and inverts the polarity bit for display; a fixed
-mirror does not change what a classifier can learn).
+mirror does not change what a classifier can learn). A damaged header shifts where the events start and decodes as
+garbage, so a body with address bits 16-31 set (DVS128 leaves them zero) or timestamps that go backwards is refused.
 """
 from __future__ import annotations
 
@@ -32,6 +33,14 @@ def read_aedat2(path: str) -> np.ndarray:
     if first is None or not first.startswith(b"#!AER-DAT2"):
         raise CorruptFile(f"{path}: not an AEDAT 2.0 file (first header line {first!r})")
     ev = fixed_size_records(raw, pos, _RAW, path)
+    high = np.flatnonzero(ev["addr"] & 0xFFFF0000)
+    if len(high):
+        raise CorruptFile(f"{path}: {len(high)} of {len(ev)} events have address bits 16-31 set (first at event "
+                          f"{high[0]}), which DVS128 leaves zero: damaged header or not a DVS128 recording")
+    back = np.flatnonzero(np.diff(ev["t"].astype(np.int64)) < 0)
+    if len(back):
+        raise CorruptFile(f"{path}: timestamps go backwards at {len(back)} of {len(ev)} events (first at event "
+                          f"{back[0] + 1}): damaged header or body")
     a = ev["addr"].astype(np.int64)
     events = make_events((a >> 1) & 0x7F, (a >> 8) & 0x7F, ev["t"].astype(np.int64), a & 1)
     return check_nonempty(events, path)

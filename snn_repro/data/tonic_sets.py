@@ -10,6 +10,9 @@ indices, splits and cache entries are the same on every machine.
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
+from contextlib import contextmanager, nullcontext
 
 import h5py
 import numpy as np
@@ -17,7 +20,7 @@ import tonic.datasets as td
 
 from snn_repro.data import event_dataset
 from snn_repro.data.errors import CorruptFile, DatasetNotFound
-from snn_repro.data.events import EventSource, as_events, check_nonempty, missing
+from snn_repro.data.events import EventSource, as_events, check_nonempty, missing, walk
 
 
 class _Offline:
@@ -59,19 +62,40 @@ def _sort_by_path(ds, *extra: str) -> None:
 
 
 def _has_files(directory: str, suffix: str) -> bool:
-    if not os.path.isdir(directory):
-        return False
-    for _, _, files in os.walk(directory):
+    for _, _, files in walk(directory):
         if any(f.endswith(suffix) for f in files):
             return True
     return False
 
 
+@contextmanager
+def _held_stderr():
+    """Hold what native code writes to stderr (fd 2) and pass it on only if the block succeeds: the aedat library
+    panics on a damaged .aedat4 header, and Rust's panic hook prints the panic and (with RUST_BACKTRACE set) a
+    backtrace of ~90 lines before Python sees the exception, which becomes one CorruptFile line instead."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    ok = False
+    try:
+        with tempfile.TemporaryFile() as held:
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+                ok = True
+            finally:
+                os.dup2(saved, 2)
+                if ok and held.tell():
+                    held.seek(0)
+                    os.write(2, held.read())
+    finally:
+        os.close(saved)
+
+
 class TonicRead:
     """Reads recording i of a tonic dataset; any parse failure becomes CorruptFile naming the file."""
 
-    def __init__(self, ds, record_size: int = 0):
-        self.ds, self.record_size = ds, record_size
+    def __init__(self, ds, record_size: int = 0, native_reader: bool = False):
+        self.ds, self.record_size, self.native_reader = ds, record_size, native_reader
 
     def path(self, i: int) -> str:
         data = getattr(self.ds, "data", None)
@@ -83,16 +107,21 @@ class TonicRead:
             raise CorruptFile(f"{path}: size {os.path.getsize(path)} is not a multiple of the "
                               f"{self.record_size}-byte event record (truncated)")
         try:
-            events, _ = self.ds[i]
+            with _held_stderr() if self.native_reader else nullcontext():
+                events, _ = self.ds[i]
         except (CorruptFile, DatasetNotFound):
             raise
-        except Exception as e:  # each reader fails differently on a cut file (ValueError, RuntimeError, OSError)
-            raise CorruptFile(f"{path}: cannot be parsed ({type(e).__name__}: {e})") from e
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # each reader fails differently on a cut file (ValueError, RuntimeError, OSError;
+            # the aedat library's Rust panic on a damaged .aedat4 header is a BaseException)
+            detail = str(e).splitlines()[0] if str(e) else "no detail"
+            raise CorruptFile(f"{path}: cannot be parsed ({type(e).__name__}: {detail})") from None
         return check_nonempty(as_events(events), path)
 
 
-def _source(ds, labels, sensor, part, record_size=0) -> EventSource:
-    return EventSource(TonicRead(ds, record_size), np.asarray(labels, dtype=np.int64), sensor, part, list(ds.data))
+def _source(ds, labels, sensor, part, record_size=0, native_reader=False) -> EventSource:
+    return EventSource(TonicRead(ds, record_size, native_reader), np.asarray(labels, dtype=np.int64), sensor, part, list(ds.data))
 
 
 # --- N-MNIST -------------------------------------------------------------------------------------------------
@@ -168,7 +197,7 @@ def load_cifar10dvs(cfg, split, event_transform=None, frame_transform=None):
     def open_part(part):
         ds = CIFAR10DVS(root)
         _sort_by_path(ds)
-        return _source(ds, ds.targets, td.CIFAR10DVS.sensor_size, part)
+        return _source(ds, ds.targets, td.CIFAR10DVS.sensor_size, part, native_reader=True)  # aedat (Rust)
 
     return event_dataset.build(cfg, split, open_part, False, event_transform, frame_transform)
 

@@ -121,3 +121,113 @@ def test_tonic_download_path_is_an_error_not_a_request(tmp_path, cls):
     assert len(ds.data) == 0 and ds.location_on_system == str(tmp_path / cls)
     with pytest.raises(DatasetNotFound, match=str(tmp_path / cls)):
         ds.download()
+
+
+def _c10dvs(tmp_path, rng):
+    fx.write_cifar10dvs(str(tmp_path), rng, 1, 50)
+    cfg = dataset_cfg("cifar10dvs", tmp_path, input_shape=[2, 42, 42], spatial=("sum_pool", 42),
+                      split=("first_per_class", 0.5, 0))
+    return cfg, _first(str(tmp_path), ".aedat4")
+
+
+def test_a_damaged_aedat4_header_is_one_corrupt_file_line(tmp_path, rng, capfd, monkeypatch):
+    from snn_repro.app import _error_line
+
+    monkeypatch.setenv("RUST_BACKTRACE", "1")
+    cfg, victim = _c10dvs(tmp_path, rng)
+    raw = bytearray(open(victim, "rb").read())
+    raw[47] ^= 0xFF  # a flatbuffer offset in the IOHeader: the aedat library panics (a BaseException)
+    open(victim, "wb").write(bytes(raw))
+    ds = get_loader("cifar10dvs")(cfg, "train")
+    with pytest.raises(CorruptFile) as err:
+        for k in range(len(ds)):
+            ds[k]
+    line = _error_line(err.value)
+    assert victim in line and "\n" not in line and "PanicException" in line
+    out = capfd.readouterr()
+    assert "panicked" not in out.err and "backtrace" not in out.err  # Rust's panic hook output was held back
+
+
+def test_a_reader_error_in_a_loader_worker_is_one_line_naming_the_file(tmp_path, rng):
+    import torch
+
+    from snn_repro.app import _error_line
+
+    cfg, victim = _c10dvs(tmp_path, rng)
+    _cut(victim, 100)
+    ds = get_loader("cifar10dvs")(cfg, "train")
+    with pytest.raises(CorruptFile) as err:
+        list(torch.utils.data.DataLoader(ds, batch_size=2, num_workers=1))
+    assert "Original Traceback" in str(err.value)  # what torch re-raises: the worker's whole traceback
+    line = _error_line(err.value)
+    assert line.startswith("error: CorruptFile: " + victim) and "\n" not in line and "worker" in line
+
+
+def test_an_unreadable_class_folder_is_permission_denied_not_missing(tmp_path, rng, monkeypatch):
+    from snn_repro.app import _error_line
+
+    fx.write_cifar10dvs(str(tmp_path), rng, 1, 50)
+    locked = str(tmp_path / "CIFAR10DVS" / "cat")
+    scandir = os.scandir
+
+    def refuse(path="."):  # what a folder without read permission gives (chmod does not stop root, who runs CI)
+        if os.fspath(path) == locked:
+            raise PermissionError(13, "Permission denied", locked)
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse)
+    cfg = dataset_cfg("cifar10dvs", tmp_path, input_shape=[2, 42, 42], spatial=("sum_pool", 42),
+                      split=("first_per_class", 0.5, 0))
+    with pytest.raises(PermissionError) as err:
+        get_loader("cifar10dvs")(cfg, "train")
+    line = _error_line(err.value)
+    assert line.startswith(f"error: DatasetUnreadable: cannot read {locked}: permission denied") and "not found" \
+        not in line
+
+
+def test_aedat2_header_damage_is_refused_or_harmless(tmp_path, rng):
+    from snn_repro.data.mnistdvs import read_aedat2
+
+    path = str(tmp_path / "rec.aedat")
+    truth = fx.random_events(rng, 200, 128, 128, 2_000_000, t0=5_000_000)
+    fx.write_aedat2(path, truth)
+    raw = open(path, "rb").read()
+    header = len(raw) - 200 * 8
+    # a last header line of 16 bytes (jAER writes lines of any length): losing its '#' shifts the body by 2 records
+    raw = raw[:header] + b"# created 2013\r\n" + raw[header:]
+    open(path, "wb").write(raw)
+    assert fx.same_events(read_aedat2(path), truth)
+    header += 16
+    garbage = []
+    for k in range(header):  # every single-byte flip of the header: an error naming the file, or the same events
+        for flip in (0xFF, 0x01, 0x80):
+            damaged = bytearray(raw)
+            damaged[k] ^= flip
+            open(path, "wb").write(bytes(damaged))
+            try:
+                events = read_aedat2(path)
+            except CorruptFile as e:
+                assert path in str(e)
+                continue
+            if not fx.same_events(events, truth):
+                garbage.append((k, flip))
+    assert garbage == []
+
+
+def test_events_outside_the_sensor_are_counted_and_warned_once(tmp_path, rng, capsys):
+    # a 320x240 recording in the CIFAR10-DVS (128x128) layout
+    for c in fx.CIFAR10_CLASSES:
+        for k in range(2):
+            fx.write_aedat4(str(tmp_path / "CIFAR10DVS" / c / f"{c}_{k}.aedat4"),
+                            fx.random_events(rng, 400, 320, 240, 10**6), width=320, height=240)
+    cfg = dataset_cfg("cifar10dvs", tmp_path, input_shape=[2, 42, 42], spatial=("sum_pool", 42),
+                      split=("first_per_class", 0.5, 0))
+    ds = get_loader("cifar10dvs")(cfg, "train")
+    for k in range(len(ds)):
+        ds[k]
+    err = capsys.readouterr().err
+    warnings = [ln for ln in err.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "outside the 128x128 sensor" in warnings[0] and "_0.aedat4" in warnings[0]
+    first = ds.source.read(int(ds.indices[0]))
+    inside = int(((first["x"] < 128) & (first["y"] < 128)).sum())
+    assert f"{400 - inside} of 400 events" in warnings[0] and ds.ids[int(ds.indices[0])] in warnings[0]
