@@ -36,13 +36,22 @@ class CorruptCheckpoint(RuntimeError):
     pass
 
 
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, quota, read-only); the previous one is left as it was."""
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """torch.save into a temporary file beside the target, fsync, then rename over it (Lightning's own writer
     truncates the target first: a kill during the write leaves a broken last.ckpt)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        with atomic_file(path, "wb") as f:
-            torch.save(checkpoint, f)
+        try:
+            with atomic_file(path, "wb") as f:
+                torch.save(checkpoint, f)
+        except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError of its zip writer
+            detail = (getattr(e, "strerror", None) or str(e).splitlines()[0] if str(e) else type(e).__name__)
+            raise CheckpointWriteError(f"cannot write checkpoint {path}: {detail} (disk full, quota or "
+                                       f"read-only?); the previous checkpoint is unchanged") from None
 
 
 def rng_states() -> dict[str, Any]:

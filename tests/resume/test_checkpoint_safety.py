@@ -53,6 +53,26 @@ def test_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch)
     assert os.listdir(tmp_path) == ["last.ckpt"]  # no temporary file left behind
 
 
+def test_a_full_disk_during_a_checkpoint_is_one_line_naming_it(tmp_path, monkeypatch):
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"step": 1}, path)
+
+    def full(obj, f):  # what torch.save's zip writer raises when the disk fills
+        f.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
+                           "data/0: file write failed\nException raised from ...")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError) as err:
+        io.save_checkpoint({"step": 2}, path)
+    monkeypatch.undo()
+    line = _error_line(err.value)
+    assert line.startswith(f"error: CheckpointWriteError: cannot write checkpoint {path}: ") and "\n" not in line
+    assert torch.load(path, weights_only=True) == {"step": 1}
+    assert os.listdir(tmp_path) == ["last.ckpt"]
+
+
 def test_full_disk_and_permission_errors_are_one_clear_line():
     assert _error_line(OSError(errno.ENOSPC, "No space left on device", "/r/last.ckpt")) == \
         "error: cannot write /r/last.ckpt: No space left on device (ENOSPC)"
