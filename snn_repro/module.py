@@ -84,6 +84,16 @@ class SNNModule(L.LightningModule):
     def test_step(self, batch, batch_idx):
         self._shared(batch, "test")
 
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        try:
+            super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        except RuntimeError as e:  # e.g. Adam's step size lr / (1 - beta1^t) beyond float32: the non-finite case
+            if "overflow" not in str(e) and "finite" not in str(e):
+                raise
+            lrs = ", ".join(f"{g['lr']:g}" for g in optimizer.param_groups)
+            raise NonFiniteLoss(f"optimizer step is not finite at epoch {epoch}, step {self.global_step} "
+                                f"({str(e).splitlines()[0]}; lr {lrs}): lower the learning rate") from None
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
         scheduler = build_scheduler(optimizer, max_epochs=self.trainer.max_epochs, **self.scheduler_cfg)

@@ -18,7 +18,8 @@ from omegaconf.errors import InterpolationResolutionError
 
 from snn_repro import results
 from snn_repro.callbacks.protocols import EpochHistory, best_epoch
-from snn_repro.callbacks.resume import AtomicCheckpointIO, CorruptCheckpoint, ResumeState, read_checkpoint
+from snn_repro.callbacks.resume import (AtomicCheckpointIO, CheckpointMismatch, CorruptCheckpoint, ResumeState,
+                                       check_fits, read_checkpoint)
 from snn_repro.datamodule import SNNDataModule
 from snn_repro.distributed import launch_rank, per_rank_batch
 from snn_repro.module import SNNModule
@@ -91,10 +92,15 @@ def protocol_metrics(history: list[dict], final_test: dict[str, float] | None, h
 
 def resolve_ckpt(cfg: DictConfig, expected_hash: str | None = None) -> str | None:
     """The checkpoint to resume from: ``ckpt_path`` as given, or for "last" this run directory's last.ckpt if it
-    exists and was made under the same config. An unreadable checkpoint stops the run, naming the file."""
+    exists and was made under the same config. A missing or unreadable checkpoint stops the run, naming the file;
+    so does an explicit one made under another config, unless ``ckpt_force=true``."""
     if cfg.ckpt_path != "last":
         if cfg.ckpt_path is not None:
-            read_checkpoint(cfg.ckpt_path)
+            saved = (read_checkpoint(cfg.ckpt_path).get("snn_repro") or {}).get("config_hash")
+            if expected_hash is not None and saved is not None and saved != expected_hash \
+                    and not cfg.get("ckpt_force", False):
+                raise CheckpointMismatch(f"checkpoint {cfg.ckpt_path} was made under another config ({saved}, now "
+                                         f"{expected_hash}); resume it anyway with ckpt_force=true")
         return cfg.ckpt_path
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     try:
@@ -163,6 +169,10 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     start = start or time.time()
     apply_smoke(cfg)
     validate(cfg)
+    if cfg.trainer.get("max_epochs") == 0 or cfg.trainer.get("max_steps") == 0:
+        key = "max_epochs" if cfg.trainer.get("max_epochs") == 0 else "max_steps"
+        raise ConfigError(f"trainer.{key}=0 trains nothing (results.json would report an untrained network as "
+                          f"complete); to evaluate a trained run use python -m snn_repro.eval")
     chash = config_hash(cfg)
     table = _configure_table_job(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -171,6 +181,8 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     _set_selection_metric(cfg.callbacks, datamodule.selection_metric)
     ckpt_path = resolve_ckpt(cfg, chash)  # a corrupted checkpoint also fails before any logger exists
     module = build_module(cfg)
+    if ckpt_path:  # another architecture: one line, not a state_dict traceback
+        check_fits(ckpt_path, read_checkpoint(ckpt_path), module)
     loggers = _instantiate_all(cfg.logger)
     callbacks = _instantiate_all(cfg.callbacks)
     if not loggers:  # the learning-rate monitor needs a logger to write to

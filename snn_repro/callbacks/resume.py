@@ -36,6 +36,10 @@ class CorruptCheckpoint(RuntimeError):
     pass
 
 
+class CheckpointMismatch(RuntimeError):
+    """A checkpoint made under another config or for another network than the run that was asked to resume it."""
+
+
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written (disk full, quota, read-only); the previous one is left as it was."""
 
@@ -77,7 +81,10 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint on CPU; an unreadable file raises CorruptCheckpoint naming it."""
+    """Load a checkpoint on CPU; a missing file raises FileNotFoundError, an unreadable one CorruptCheckpoint,
+    each naming it."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path} not found (ckpt_path names a file that does not exist)")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # truncated zip, pickle garbage, ...: all mean the same to the user
@@ -88,6 +95,20 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CorruptCheckpoint(f"checkpoint {path} is corrupted or unreadable (no model state in it); delete it to "
                                 f"start this job afresh")
     return ckpt
+
+
+def check_fits(path: str | os.PathLike, ckpt: dict[str, Any], module: torch.nn.Module) -> None:
+    """Refuse a checkpoint whose weights do not fit the network (another architecture), naming the first key."""
+    want = module.state_dict()
+    have = ckpt.get("state_dict") or {}
+    missing = [k for k in want if k not in have]
+    extra = [k for k in have if k not in want]
+    shapes = [k for k in want if k in have and tuple(have[k].shape) != tuple(want[k].shape)]
+    if missing or extra or shapes:
+        what = (f"{shapes[0]} is {tuple(have[shapes[0]].shape)} there, {tuple(want[shapes[0]].shape)} here" if shapes
+                else f"{len(missing)} weights missing (first {missing[0]})" if missing
+                else f"{len(extra)} weights of another network (first {extra[0]})")
+        raise CheckpointMismatch(f"checkpoint {path} was made for another architecture: {what}")
 
 
 def _metric_states(module) -> dict[str, Any]:

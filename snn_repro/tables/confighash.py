@@ -13,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-IGNORED_TOP_LEVEL = ("paths", "hydra", "logger", "tags", "meta", "table", "ckpt_path", "task_name")
+IGNORED_TOP_LEVEL = ("paths", "hydra", "logger", "tags", "meta", "table", "ckpt_path", "ckpt_force", "task_name")
 IGNORED_KEYS = ("trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.default_root_dir",
                 "trainer.log_every_n_steps", "dataset.root", "dataset.cache_dir", "dataset.num_workers",
                 "callbacks.resume")  # how often to checkpoint does not change the numbers (tests/resume)

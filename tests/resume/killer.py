@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import signal as signal_module
 from pathlib import Path
 
 import lightning as L
@@ -29,3 +30,14 @@ class RecordEpochs(L.Callback):
     def on_train_epoch_start(self, trainer, pl_module):
         with self.path.open("a") as f:
             f.write(f"{trainer.current_epoch}\n")
+
+
+class SignalAtStep(L.Callback):
+    """Send ``signal`` (a name: SIGUSR2, SIGHUP, ...) to this process when training reaches global step ``step``."""
+
+    def __init__(self, step: int, signal: str):
+        self.step, self.signum = step, getattr(signal_module, signal)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from snn_repro.app import _error_line
-from snn_repro.callbacks.resume import AtomicCheckpointIO, CorruptCheckpoint
+from snn_repro.callbacks.resume import AtomicCheckpointIO, CheckpointMismatch, CorruptCheckpoint, check_fits
 from snn_repro.train import resolve_ckpt, train
 from tests.conftest import compose_config
 
@@ -34,6 +34,33 @@ def test_checkpoint_of_another_config_is_set_aside(tmp_path, capsys):
     assert resolve_ckpt(cfg, "new") is None
     assert (tmp_path / "checkpoints.stale-old" / "last.ckpt").exists()
     assert "made under another config" in capsys.readouterr().out
+
+
+def test_a_missing_explicit_checkpoint_is_not_found_not_corrupted(tmp_path):
+    cfg = compose_config([f"ckpt_path={tmp_path / 'nope.ckpt'}"], tmp_path)
+    with pytest.raises(FileNotFoundError) as err:
+        resolve_ckpt(cfg, "abc")
+    line = _error_line(err.value)
+    assert str(tmp_path / "nope.ckpt") in line and "not found" in line and "corrupt" not in line
+
+
+def test_an_explicit_checkpoint_of_another_config_is_refused_unless_forced(tmp_path):
+    path = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}, "snn_repro": {"config_hash": "old"}}, path)
+    with pytest.raises(CheckpointMismatch, match=f"checkpoint {path} was made under another config.*ckpt_force"):
+        resolve_ckpt(compose_config([f"ckpt_path={path}"], tmp_path), "new")
+    assert resolve_ckpt(compose_config([f"ckpt_path={path}", "ckpt_force=true"], tmp_path), "new") == str(path)
+    assert resolve_ckpt(compose_config([f"ckpt_path={path}"], tmp_path), "old") == str(path)
+
+
+def test_a_checkpoint_of_another_architecture_is_one_line(tmp_path):
+    from snn_repro.train import build_module
+
+    here = build_module(compose_config([], tmp_path))
+    other = build_module(compose_config(["arch.layers.1.out=17"], tmp_path))
+    with pytest.raises(CheckpointMismatch, match=r"another architecture: .* is \(17, .*\) there"):
+        check_fits("x.ckpt", {"state_dict": other.state_dict()}, here)
+    check_fits("x.ckpt", {"state_dict": here.state_dict()}, here)  # the same network fits
 
 
 def test_interrupted_checkpoint_write_leaves_the_old_file(tmp_path, monkeypatch):
