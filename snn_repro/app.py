@@ -120,11 +120,12 @@ def install_stop_messages(output_dir: str | os.PathLike | None = None) -> None:
             signal.signal(signum, _stop_message)
 
 
-def _record_failure(cfg: DictConfig, line: str) -> None:
+def _record_failure(cfg: DictConfig, line: str, started: float) -> None:
     from snn_repro.results import write_json_atomic
 
     try:
-        write_json_atomic(Path(cfg.paths.output_dir) / "failed.json", {"status": "failed", "error": line})
+        write_json_atomic(Path(cfg.paths.output_dir) / "failed.json",
+                          {"status": "failed", "error": line, "started": started})
     except OSError:  # the disk that failed the job may refuse this too: the printed line said it all
         pass
 
@@ -144,7 +145,7 @@ def main(cfg: DictConfig) -> float | None:
         line = _error_line(e)
         print(line, file=sys.stderr)
         if _is_multirun():  # a sweep records the failure and goes on with the other jobs
-            _record_failure(cfg, line)
+            _record_failure(cfg, line, start)
             return None
         sys.exit(1)
     except Exception as e:
@@ -156,7 +157,7 @@ def main(cfg: DictConfig) -> float | None:
         first = str(e).splitlines()[0] if str(e) else ""
         line = f"error: {type(e).__name__}: {first} ({Path(where.filename).name}:{where.lineno})"
         print(line, file=sys.stderr)
-        _record_failure(cfg, line)
+        _record_failure(cfg, line, start)
         return None
     except KeyboardInterrupt:  # SIGINT outside training: the handler above printed the line
         sys.exit(130)

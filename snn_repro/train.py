@@ -236,6 +236,7 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         "command": results.command_line(),
         "git_commit": results.git_commit(),
         "wall_time_s": wall,
+        "started": start,  # which attempt of a job is the newest (snn_repro/tables/jobs.py)
         "epochs": trainer.current_epoch,
         "versions": results.package_versions(),
         "config_hash": chash,

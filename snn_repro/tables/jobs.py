@@ -30,20 +30,25 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
+def _started(path: Path, data: dict) -> float:
+    started = data.get("started")
+    return float(started) if isinstance(started, (int, float)) else path.stat().st_mtime
+
+
 def job_state(table: Table, row: str, seed: int, base: Path | None = None) -> JobState:
     experiment = table.rows[row]
     d = job_dir(table, experiment, seed, base)
     res, fail = d / "results.json", d / "failed.json"
-    # the newer of the two files is what the last attempt of this job ended with
-    res_t = res.stat().st_mtime if res.exists() else None
-    fail_t = fail.stat().st_mtime if fail.exists() else None
-    if res_t is not None and (fail_t is None or res_t >= fail_t):
-        data = _read_json(res)
-        if data is not None and data.get("status") == "complete":
-            return JobState(row, experiment, seed, d, COMPLETE, results=data)
+    # the newest attempt decides: the one that started last (its "started" time; the file's time for records
+    # written before that field existed), not the one that ended last (an older attempt may end after a newer one)
+    res_data = _read_json(res) if res.exists() else None
+    fail_data = (_read_json(fail) or {}) if fail.exists() else None
+    res_t = _started(res, res_data) if res_data is not None else None
+    fail_t = _started(fail, fail_data) if fail_data is not None else None
+    if res_t is not None and (fail_t is None or res_t >= fail_t) and res_data.get("status") == "complete":
+        return JobState(row, experiment, seed, d, COMPLETE, results=res_data)
     if fail_t is not None:
-        data = _read_json(fail) or {}
-        return JobState(row, experiment, seed, d, FAILED, error=data.get("error", "failed (no error line)"))
+        return JobState(row, experiment, seed, d, FAILED, error=fail_data.get("error", "failed (no error line)"))
     if d.exists():
         return JobState(row, experiment, seed, d, INTERRUPTED)
     return JobState(row, experiment, seed, d, MISSING)

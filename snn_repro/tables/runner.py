@@ -3,19 +3,30 @@
 Every job writes into its own stable directory, ``<base>/<paper>/<id>/runs/<experiment>/seed<seed>``, and is started
 with ``ckpt_path=last``: running the same table again resumes interrupted jobs from their last checkpoint, re-runs
 failed ones, and skips complete ones whose results.json carries the config hash the job would have now.
+
+One run of a table at a time: the runner holds a lock on ``<base>/<paper>/<id>/run.lock`` and a second one says so
+and exits. Each job's config is composed before the sweep starts; a job that does not compose (an override only
+one row rejects) is recorded as failed with its error and left out, and the others run. A stop signal to the runner
+(kill, timeout, make's SIGTERM) is handed to the sweep, which saves its checkpoints and ends, before the runner
+exits.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from snn_repro.results import ROOT
-from snn_repro.tables.catalog import RESULTS_DIR, Table, load_table, runs_dir
+from snn_repro.tables.catalog import RESULTS_DIR, Table, job_dir, load_table, runs_dir
 from snn_repro.tables.confighash import config_hash
 from snn_repro.tables.jobs import COMPLETE, FAILED, table_jobs
 
@@ -102,6 +113,77 @@ def _set_aside(job_dir: Path) -> None:
             os.replace(p, dest)
 
 
+class TableBusy(RuntimeError):
+    pass
+
+
+@contextmanager
+def table_lock(table: Table, base: Path) -> Iterator[None]:
+    """Exclusive while one runner works on this table's directory (released when the process ends, even killed)."""
+    path = runs_dir(table, base).parent / "run.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise TableBusy(f"error: {table.name} is already being run into {path.parent} ({holder} holds {path}); "
+                            f"wait for it to end or stop it") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}\n")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.seek(0)
+            f.truncate()
+
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def call_forwarding(cmd: list[str]) -> tuple[int, int | None]:
+    """Run ``cmd`` and wait for it; a stop signal to this process goes to it (its own process group, so a terminal's
+    Ctrl+C reaches it once, through here). Returns (exit status, the signal received or None)."""
+    child = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    received: list[int] = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    try:
+        while True:
+            try:
+                status = child.wait()
+                break
+            except KeyboardInterrupt:  # not expected (SIGINT is forwarded), but never leave the child behind
+                child.send_signal(signal.SIGINT)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status, (received[0] if received else None)
+
+
+def compose_failures(table: Table, plan: Plan, smoke: bool, extra: list[str], base: Path | None) -> list[tuple]:
+    """Compose (and check) every planned job; those that fail are taken out of the plan and returned as
+    (experiment, seed, error line)."""
+    from snn_repro.schema import validate
+
+    failures = []
+    for experiment, seeds in list(plan.run.items()):
+        try:  # the seed changes no key: one composition per row
+            validate(compose_job(table, experiment, seeds[0], smoke, extra))
+        except Exception as e:  # Hydra's override / missing-key errors, the config check's ConfigError
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            failures += [(experiment, seed, f"error: {type(e).__name__}: {first}") for seed in seeds]
+            del plan.run[experiment]
+    return failures
+
+
 def run_script(table: Table, smoke: bool = False, runs: Path | None = None) -> int:
     """Run the table's script; a table that also has rows hands it the directory of their runs."""
     script = ROOT / table.script
@@ -116,8 +198,6 @@ def run_script(table: Table, smoke: bool = False, runs: Path | None = None) -> i
 def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None = None, smoke: bool = False,
               force: bool = False, extra: list[str] = (), base: Path | None = None, dry_run: bool = False) -> int:
     """Plan, report skips, launch the sweep(s), aggregate. Returns the exit status (non-zero if a sweep failed)."""
-    from snn_repro.tables.aggregate import aggregate
-
     table = load_table(name)
     if table.script and not table.rows:
         return 0 if dry_run else run_script(table, smoke)
@@ -125,11 +205,31 @@ def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None 
     unknown = sorted(set(rows or []) - set(table.rows))
     if unknown:
         raise SystemExit(f"error: {table.name} has no rows {unknown} (rows: {list(table.rows)})")
+    if dry_run:
+        return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run)
+    try:
+        with table_lock(table, base):
+            return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run)
+    except TableBusy as e:
+        print(e, file=sys.stderr)
+        return 1
+
+
+def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base: Path, dry_run: bool) -> int:
+    from snn_repro.results import write_json_atomic
+    from snn_repro.tables.aggregate import aggregate
+
     plan = plan_table(table, seeds, rows, smoke, force, list(extra), base)
     for row, seed, why in plan.skipped:
         print(f"skip: {table.name} {row} seed {seed} ({why})")
     for row, seed, why in plan.rerun:
         print(f"re-run: {table.name} {row} seed {seed} ({why})")
+    failures = compose_failures(table, plan, smoke, list(extra), base)
+    for experiment, seed, line in failures:
+        print(f"cannot compose: {table.name} {experiment} seed {seed}: {line}", file=sys.stderr)
+        if not dry_run:
+            write_json_atomic(job_dir(table, experiment, seed, base) / "failed.json",
+                              {"status": "failed", "error": line, "started": time.time()})
     commands = sweep_commands(table, plan, smoke, force, list(extra), base)
     if force and not dry_run:
         for experiment, job_seeds in plan.run.items():
@@ -140,8 +240,14 @@ def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None 
         print("run:", " ".join(cmd[1:]), flush=True)
         if dry_run:
             continue
-        status = subprocess.call(cmd, cwd=ROOT) or status
-    if not commands:
+        code, stopped = call_forwarding(cmd)
+        if stopped is not None:
+            name = signal.Signals(stopped).name
+            print(f"error: {table.name} stopped by {name}; the sweep ended, its jobs keep their last checkpoints "
+                  f"(run the same command to resume)", file=sys.stderr)
+            return 128 + stopped
+        status = code or status
+    if not commands and not failures:
         print(f"{table.name}: every job is complete under the current config (--force re-runs)")
     if not dry_run:
         aggregate(table, base)

@@ -1,0 +1,88 @@
+"""A table run is one at a time, its newest attempt decides a job's state, a stop signal ends its sweep, and a row
+that does not compose fails alone."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from snn_repro.results import ROOT
+from snn_repro.tables.catalog import job_dir, load_table
+from snn_repro.tables.jobs import COMPLETE, FAILED, job_state
+from snn_repro.tables.runner import run_table, table_lock
+
+from .test_sweep_runs import _run_table
+
+
+def _write(path, obj, mtime):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
+    os.utime(path, (mtime, mtime))
+
+
+def test_the_newest_attempt_decides_not_the_last_file_written(tmp_path):
+    table = load_table("demo_t1")
+    d = job_dir(table, "demo/lif", 0, tmp_path)
+    # the newer attempt (started at 200) completed; an older one (started at 100) failed later (its file is newer)
+    _write(d / "results.json", {"status": "complete", "started": 200.0, "metrics": {}}, mtime=300)
+    _write(d / "failed.json", {"status": "failed", "error": "error: old", "started": 100.0}, mtime=400)
+    assert job_state(table, "LIF", 0, tmp_path).state == COMPLETE
+    _write(d / "failed.json", {"status": "failed", "error": "error: new", "started": 250.0}, mtime=260)
+    state = job_state(table, "LIF", 0, tmp_path)
+    assert state.state == FAILED and state.error == "error: new"
+
+
+def test_a_second_run_of_the_same_table_says_so_and_exits(tmp_path, capsys):
+    table = load_table("demo_t1")
+    with table_lock(table, tmp_path):
+        assert run_table("demo_t1", seeds=[0], smoke=True, base=tmp_path) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: demo_t1 is already being run into ")
+    assert f"pid {os.getpid()}" in err[0]
+    assert not (tmp_path / "demo" / "t1" / "runs").exists()  # nothing started
+
+
+CHILD = """
+import os, signal, sys, time
+def stop(signum, frame):
+    open(sys.argv[1] + ".got", "w").write(signal.Signals(signum).name)
+    sys.exit(3)
+signal.signal(signal.SIGTERM, stop)
+open(sys.argv[1], "w").write(str(os.getpid()))
+time.sleep(60)
+"""
+
+RUNNER = """
+import sys
+from snn_repro.tables.runner import call_forwarding
+print(call_forwarding([sys.executable, "-c", sys.argv[1], sys.argv[2]]), flush=True)
+"""
+
+
+def test_a_stop_signal_to_the_runner_ends_its_child(tmp_path):
+    marker = tmp_path / "child"
+    runner = subprocess.Popen([sys.executable, "-c", RUNNER, CHILD, str(marker)], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    deadline = time.time() + 60
+    while not marker.exists() or not marker.read_text():
+        assert time.time() < deadline and runner.poll() is None
+        time.sleep(0.1)
+    child = int(marker.read_text())
+    runner.send_signal(signal.SIGTERM)
+    out, _ = runner.communicate(timeout=60)
+    assert out.strip() == f"(3, {int(signal.SIGTERM)})"  # the runner waited for the child, which got SIGTERM
+    assert (tmp_path / "child.got").read_text() == "SIGTERM"
+    assert not os.path.exists(f"/proc/{child}") or open(f"/proc/{child}/stat").read().split()[2] == "Z"
+
+
+def test_a_row_that_does_not_compose_fails_alone(tmp_path):
+    r = _run_table(tmp_path, extra=["neuron.leak=0.9"])  # IF neurons have no leak: only the IF row rejects it
+    assert r.returncode == 1, r.stderr
+    runs = tmp_path / "demo" / "t1" / "runs" / "demo"
+    assert json.loads((runs / "lif" / "seed0" / "results.json").read_text())["status"] == "complete"
+    error = json.loads((runs / "if" / "seed0" / "failed.json").read_text())["error"]
+    assert error.startswith("error: ") and "leak" in error and "\n" not in error
+    md = (tmp_path / "demo" / "t1.md").read_text()
+    assert f"failed: {error}" in next(ln for ln in md.splitlines() if ln.startswith("| IF |"))
+    assert "not run" not in next(ln for ln in md.splitlines() if ln.startswith("| LIF |"))
