@@ -229,12 +229,14 @@ class ASF(nn.Module, LearningRule):
         if not self.stages:
             raise ValueError("asf: the network has no neuron layer")
         for s in self.stages:  # the equivalent pass has no route to a neuron's own parameters: they would not train
-            learnable = [n for n, p in net.layers[s.neuron].named_parameters() if p.requires_grad]
+            neuron = _neuron(net, s.neuron)
+            learnable = [n for n, p in neuron.named_parameters() if p.requires_grad]
             if learnable:
                 from snn_repro.schema import ConfigError
 
-                raise ConfigError(f"learning_rule=asf: neuron layer {net.names[s.neuron]} "
-                                  f"({type(net.layers[s.neuron]).__name__}) has learnable parameters "
+                where = net.names[s.neuron] if isinstance(s.neuron, int) else f"{net.names[s.neuron[0]]}.{s.neuron[1]}"
+                raise ConfigError(f"learning_rule=asf: neuron layer {where} "
+                                  f"({type(neuron).__name__}) has learnable parameters "
                                   f"({', '.join(learnable)}) that ASF-BP gives no gradient; use a neuron without "
                                   f"them (lif, if) or learning_rule=bptt")
         acc = [j for j in pending if isinstance(net.layers[j].module, _ACCUMULATED)]
