@@ -1,9 +1,14 @@
+import os
+
 import pytest
+import torch
 
 from snn_repro.neurons import fused
 
 BACKENDS = ["python", "cpu"]
-try:  # the Triton kernels run in Triton's interpreter here (TRITON_INTERPRET=1, set in kernels_triton's tests)
+if not torch.cuda.is_available():  # the Triton kernels run in Triton's interpreter (read when triton is imported)
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+try:
     import triton  # noqa: F401
 
     BACKENDS.append("triton")
