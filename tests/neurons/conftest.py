@@ -1,14 +1,9 @@
-import os
-
 import pytest
-import torch
 
 from snn_repro.neurons import fused
 
 BACKENDS = ["python", "cpu"]
-if not torch.cuda.is_available():  # the Triton kernels run in Triton's interpreter (read when triton is imported)
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-try:
+try:  # without a GPU in Triton's interpreter (TRITON_INTERPRET, set in tests/conftest.py)
     import triton  # noqa: F401
 
     BACKENDS.append("triton")
