@@ -6,13 +6,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
+# Without a GPU the Triton kernels of the neurons run in Triton's interpreter; triton reads the switch when it is
+# first imported (torch imports it), so it is set before anything imports torch.
+if not os.path.exists("/dev/nvidiactl"):
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
-import snn_repro.app  # noqa: F401  registers the ${snn_root:} resolver
-from snn_repro.results import ROOT
+import pytest  # noqa: E402
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra  # noqa: E402
+from omegaconf import DictConfig, open_dict  # noqa: E402
+
+import snn_repro.app  # noqa: E402,F401  registers the ${snn_root:} resolver
+from snn_repro.results import ROOT  # noqa: E402
 
 os.environ.setdefault("WANDB_MODE", "disabled")
 CONF = ROOT / "conf"

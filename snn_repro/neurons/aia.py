@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from snn_repro.neurons.fused import lif_sequence, scaled_lif_sequence
 from snn_repro.neurons.lif import LIF
 
 FORWARD_FORMS = ("identity", "half_square")
@@ -64,6 +65,10 @@ class AIA(LIF):
     def step(self, x, state):
         return super().step(associate(x, self.forward_f), state)
 
+    def fused_sequence(self, x_seq, state=None):
+        # f acts on each step's input alone: once on the whole sequence (its own autograd), then the fused LIF
+        return lif_sequence(self, associate(x_seq, self.forward_f), state)
+
     def extra_repr(self) -> str:
         return super().extra_repr() + f", f'(x)=x, forward f={self.forward_f}"
 
@@ -93,6 +98,11 @@ class CachedAIA(LIF):
 
     def step(self, x, state):
         return super().step(self._scale(x) * x, state)
+
+    def fused_sequence(self, x_seq, state=None):
+        # beta scales each step inside the fused LIF function: no scaled copy of the sequence, no full-size
+        # temporaries in the backward for dL/dbeta
+        return scaled_lif_sequence(self, x_seq, self._scale(x_seq), state)
 
     def extra_repr(self) -> str:
         n = None if self.beta is None else self.beta.numel()

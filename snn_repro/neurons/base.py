@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
+#: False within ``snn_repro.neurons.fused.reference_steps()``: every neuron runs its loop over ``step``
+fused_enabled = True
 
 
 def full_precision(x: torch.Tensor) -> torch.Tensor:
@@ -27,9 +29,25 @@ def full_precision(x: torch.Tensor) -> torch.Tensor:
 class Neuron(nn.Module):
     #: the threshold used by readouts that divide by Vth
     threshold: float
-    #: run sequences through the family's fused form (snn_repro.neurons.fused) when one is registered;
-    #: False (per instance or per class) runs the reference loop over ``step``
+    #: run sequences through the family's fused form when it has one; False (per instance or per class) runs the
+    #: reference loop over ``step``
     fused: bool = True
+    #: the family's fused form, a method ``(x_seq, state) -> (spikes [T, B, ...], final state)`` equal to
+    #: ``steps_state`` in values and gradients (snn_repro.neurons.fused); None: the loop over ``step``
+    fused_sequence = None
+
+    def __init__(self):
+        super().__init__()
+        # build or load the compiled kernels now, not inside a torch.compile trace of the first forward
+        from snn_repro.neurons.fused import prepare_kernels  # lazy: fused imports this module
+
+        prepare_kernels()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # a subclass that changes ``step`` does not inherit a fused form written for its parent's step
+        if "step" in cls.__dict__ and "fused_sequence" not in cls.__dict__:
+            cls.fused_sequence = None
 
     def init_state(self, x: torch.Tensor) -> Any:
         """State before the first step, for an input step shaped like ``x``."""
@@ -50,12 +68,8 @@ class Neuron(nn.Module):
         """
         x_seq = full_precision(x_seq)
         with torch.autocast(x_seq.device.type, enabled=False):
-            if self.fused:
-                from snn_repro.neurons.fused import fused_form  # lazy: fused imports the neuron families
-
-                fn = fused_form(self)
-                if fn is not None:
-                    return fn(self, x_seq, state)
+            if fused_enabled and self.fused and self.fused_sequence is not None:
+                return self.fused_sequence(x_seq, state)
             return self.steps_state(x_seq, state)
 
     def forward_steps(self, x_seq: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from snn_repro.neurons.base import Neuron
+from snn_repro.neurons.fused_bpsa import bpsa_sequence
 
 
 class _BPSAStep(torch.autograd.Function):
@@ -60,6 +61,9 @@ class BPSA(Neuron):
 
     def step(self, x, state):
         return _BPSAStep.apply(state + x, self.threshold, self.decay, self.residual)
+
+    def fused_sequence(self, x_seq, state=None):
+        return bpsa_sequence(self, x_seq, state)
 
     def extra_repr(self) -> str:
         kind = f"BPSA+BPTA(c={self.residual})" if self.residual else "BPSA"

@@ -6,86 +6,108 @@ The reference form of a neuron is its loop over ``step``; autograd then keeps ev
 and replays the recurrence backwards in time. Values are bit-identical to ``forward_steps``; gradients equal its
 gradients up to float rounding of the summation order.
 
-``FUSED_FORMS`` maps a neuron class (exact type: a subclass may change ``step``) to
-``fn(neuron, x_seq, state) -> (spikes, final state)``. Other families register from their own
-``fused_<family>.py`` modules, listed in ``FAMILY_MODULES``.
+A family's fused form is its class's ``fused_sequence`` method (see ``Neuron``). Inside a Function the loop over
+T runs in one of three places, chosen by ``kernel_for(x)``: the compiled CPU kernels (``kernels_cpu``), the
+Triton kernels on CUDA (``kernels_triton``), or the Python loop written below each Function (the reference of
+the kernels, used where neither is there).
 
-Families whose backward is not written by hand (learnable per-neuron parameters, several patterns) use
+Families whose backward is not written by hand (several patterns, learned per-neuron parameters) use
 ``StepRecomputeSequence``: it saves only each step's input and incoming state and, in the backward, recomputes one
 step at a time with autograd (the step's own graph, so the same gradient), freeing it before the previous step.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
+import os
 import weakref
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from snn_repro.neurons import base
 from snn_repro.neurons.base import Neuron
-from snn_repro.neurons.lif import IF, LIF
 from snn_repro.neurons.surrogate import SURROGATE_GRADS
 
-FusedForm = Callable[[Neuron, torch.Tensor, Any], tuple[torch.Tensor, Any]]
-FUSED_FORMS: dict[type, FusedForm] = {}
-# the module of each other family -> the module registering its fused forms (imported when the family is first run,
-# so that one family's module never stands in the way of another's)
-FAMILY_MODULES: dict[str, str] = {
-    "snn_repro.neurons.bpsa": "snn_repro.neurons.fused_bpsa",
-    "snn_repro.neurons.aia": "snn_repro.neurons.fused_aia",
-    "snn_repro.neurons.plif": "snn_repro.neurons.fused_plif",
-    "snn_repro.neurons.map": "snn_repro.neurons.fused_map",
-}
-_enabled = True
 
-
-def register_fused(*classes: type):
-    def deco(fn: FusedForm) -> FusedForm:
-        for cls in classes:
-            FUSED_FORMS[cls] = fn
-        return fn
-
-    return deco
-
-
-def fused_form(neuron: Neuron) -> FusedForm | None:
-    if not _enabled:
-        return None
-    cls = type(neuron)
-    if cls not in FUSED_FORMS and cls.__module__ in FAMILY_MODULES:
-        importlib.import_module(FAMILY_MODULES[cls.__module__])
-    return FUSED_FORMS.get(cls)
+def fused_form(neuron: Neuron):
+    """The neuron's fused sequence form as ``fn(x_seq, state) -> (spikes, state)``, or None (reference loop)."""
+    return neuron.fused_sequence if base.fused_enabled and neuron.fused and neuron.fused_sequence else None
 
 
 @contextlib.contextmanager
 def reference_steps():
     """Within this block every neuron runs its reference loop over ``step`` (for comparisons and benchmarks)."""
-    global _enabled
-    previous, _enabled = _enabled, False
+    previous, base.fused_enabled = base.fused_enabled, False
     try:
         yield
     finally:
-        _enabled = previous
+        base.fused_enabled = previous
+
+
+# --- where the loop over T runs -------------------------------------------------------------------------------------
+# "auto": the CPU kernels for CPU tensors, Triton for CUDA tensors (when each is there), else Python;
+# "python" / "cpu" / "triton" force one (tests and benchmarks; "triton" on CPU tensors needs TRITON_INTERPRET=1).
+BACKENDS = ("auto", "python", "cpu", "triton")
+_backend = os.environ.get("SNN_REPRO_NEURON_KERNELS", "auto")
+
+
+@contextlib.contextmanager
+def kernel_backend(name: str):
+    global _backend
+    if name not in BACKENDS:
+        raise ValueError(f"unknown neuron kernel backend {name!r}; known: {', '.join(BACKENDS)}")
+    previous, _backend = _backend, name
+    try:
+        yield
+    finally:
+        _backend = previous
+
+
+def kernel_for(x: torch.Tensor):
+    """The kernel namespace for a sequence ``x`` (ops ``lif_forward`` ...), or None for the Python loop. The
+    kernels take and give float32 (the state is float32 whatever the input dtype): half inputs are cast."""
+    if _backend == "python" or x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        return None
+    if _backend == "triton" or (_backend == "auto" and x.is_cuda):
+        from snn_repro.neurons import kernels_triton
+
+        return kernels_triton if kernels_triton.available() else None
+    if x.device.type == "cpu":
+        from snn_repro.neurons import kernels_cpu
+
+        return torch.ops.snn_cpu if kernels_cpu.available() else None
+    return None
+
+
+def prepare_kernels() -> None:
+    """Build or load the CPU kernels (once per process) unless the backend is forced to Python."""
+    if _backend in ("auto", "cpu"):
+        from snn_repro.neurons import kernels_cpu
+
+        kernels_cpu.available()
+
+
+def f32(t: torch.Tensor | None) -> torch.Tensor | None:
+    """A contiguous float32 tensor for the kernels."""
+    return None if t is None else t.to(torch.float32).contiguous()
 
 
 # --- spikes saved by the next layer as bool -------------------------------------------------------------------------
 # A fused neuron's output is float 0/1 (the next conv / linear / pool needs floats), and autograd keeps that float
 # tensor for the next layer's weight gradient. Within ``compact_saved_spikes()`` a saved tensor that is (a view of)
-# a registered spike output is stored as bool and restored as float in the backward: exact, a quarter of the bytes.
-_spike_outputs: dict[int, "weakref.ref[torch.Tensor]"] = {}  # storage address -> the live spike tensor
+# a spike output is stored as bool and restored as float in the backward: exact, a quarter of the bytes.
+# Spike outputs are remembered by object (a view points at its base); the entry goes when the tensor does.
+_spike_outputs: "weakref.WeakValueDictionary[int, torch.Tensor]" = weakref.WeakValueDictionary()
 
 
 def _register_spikes(out: torch.Tensor) -> None:
-    ptr = out.untyped_storage().data_ptr()
-    _spike_outputs[ptr] = weakref.ref(out, lambda _, ptr=ptr: _spike_outputs.pop(ptr, None))
+    if not torch.compiler.is_compiling():  # a compiled graph saves its own tensors (the hooks do not apply)
+        _spike_outputs[id(out)] = out
 
 
 def _is_spikes(t: torch.Tensor) -> bool:
-    ref = _spike_outputs.get(t.untyped_storage().data_ptr()) if t.is_floating_point() else None
-    live = None if ref is None else ref()
-    # the same live storage: the address of a freed tensor may be reused, hence the check that it is alive
-    return live is not None and live.untyped_storage().data_ptr() == t.untyped_storage().data_ptr()
+    root = t if t._base is None else t._base
+    return t.is_floating_point() and _spike_outputs.get(id(root)) is root
 
 
 def _pack(t: torch.Tensor):
@@ -123,27 +145,18 @@ class LIFSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq, s0, scale, threshold, leak, strict, surrogate, alpha, detach_reset):
         codes = _lif_saves_codes(detach_reset, surrogate)
-        out = torch.empty_like(x_seq)
-        saved = torch.empty(x_seq.shape, dtype=torch.uint8 if codes else x_seq.dtype, device=x_seq.device)
-        s = torch.zeros_like(x_seq[0]) if s0 is None else s0
-        u = torch.empty_like(s)
-        scaled = None if scale is None else torch.empty_like(s)
-        compare = torch.gt if strict else torch.ge
-        for t in range(x_seq.shape[0]):
-            # scale * x_t first, then the sum: the rounding of the step form (no fused multiply-add)
-            xt = x_seq[t] if scale is None else torch.mul(scale, x_seq[t], out=scaled)
-            ut = torch.add(s, xt, out=u if codes else saved[t])
-            o = compare(ut, threshold, out=out[t])  # spikes as 0/1 straight into the output
-            if codes:
-                window = torch.lt(torch.sub(ut, threshold).abs_(), alpha / 2)
-                saved[t].copy_(o).add_(window, alpha=WINDOW_BIT)
-            # (leak * u) * (1 - o) of the step form, exactly: u - u * o is u or 0
-            s = torch.addcmul(ut, ut, o, value=-1.0)
-            if leak != 1.0:
-                s.mul_(leak)
+        kernel = kernel_for(x_seq)
+        if kernel is None:
+            out, saved, s = _lif_forward_python(x_seq, s0, scale, threshold, leak, strict, alpha, codes)
+        else:
+            full_scale = None if scale is None else f32(scale.expand(x_seq.shape[1:]))
+            out, saved, s = kernel.lif_forward(f32(x_seq), f32(s0), full_scale, threshold, leak, strict, codes,
+                                               alpha)
+            out = out.to(x_seq.dtype)
         # x_seq is kept only for dL/dscale
         ctx.save_for_backward(saved, *(() if scale is None else (x_seq if ctx.needs_input_grad[2] else None, scale)))
         ctx.conf = (threshold, leak, strict, surrogate, alpha, detach_reset, s0 is not None)
+        ctx.kernel = kernel
         _register_spikes(out)
         return out, s
 
@@ -151,47 +164,87 @@ class LIFSequence(torch.autograd.Function):
     def backward(ctx, g_out, g_sT):
         saved, *scaling = ctx.saved_tensors
         threshold, leak, strict, surrogate, alpha, detach_reset, has_s0 = ctx.conf
-        codes = _lif_saves_codes(detach_reset, surrogate)
-        sg_fn = SURROGATE_GRADS[surrogate]
-        g_x = torch.empty_like(g_out)
-        g_s = torch.zeros_like(g_out[0]) if g_sT is None else g_sT
-        if scaling:  # dL/du_t goes to two buffers in turn (it is the next g_s); g_x[t] receives scale * dL/du_t
-            x_seq, scale = scaling
-            g_u = (torch.empty_like(g_s), torch.empty_like(g_s))
-            g_scale = torch.zeros_like(scale) if ctx.needs_input_grad[2] else None
-            xg = torch.empty_like(g_s)
-        # few passes over memory per step, written straight into g_x[t]:
-        #   g = g_s * leak ; b = g_o - g * u (reset path) ; g = g * (1 - o) ; g += b * sg
-        o = torch.empty_like(g_s)
-        for t in range(saved.shape[0] - 1, -1, -1):
-            g = torch.mul(g_s, leak, out=g_u[t % 2] if scaling else g_x[t])
-            if codes:
-                c = saved[t]
-                o.copy_(c & SPIKE_BIT)
-                g.addcmul_(g, o, value=-1.0)
-                g.addcmul_(g_out[t], (c >> 1).to(g.dtype), value=1.0 / alpha)  # the window bit as 0/1
-            else:
-                u = saved[t]
-                sg = sg_fn(u - threshold, alpha)
-                (torch.gt if strict else torch.ge)(u, threshold, out=o)
-                b = g_out[t] if detach_reset else torch.addcmul(g_out[t], g, u, value=-1.0)
-                g.addcmul_(g, o, value=-1.0)
-                g.addcmul_(b, sg)
-            if scaling:
-                if g_scale is not None:  # dL/dscale = sum over steps of x_t * dL/du_t, reduced to scale's shape
-                    g_scale += torch.mul(g, x_seq[t], out=xg).sum_to_size(scale.shape)
-                torch.mul(g, scale, out=g_x[t])
-            g_s = g
-        return (g_x, (g_s.clone() if has_s0 else None), g_scale if scaling else None,
-                None, None, None, None, None, None)
+        if ctx.kernel is None:
+            g_x, g_s0, g_scale = _lif_backward_python(ctx, g_out, g_sT, saved, scaling)
+        else:
+            x_seq, scale = scaling if scaling else (None, None)
+            need_scale_grad = bool(scaling) and ctx.needs_input_grad[2]
+            g_x, g_s0, g_scale = ctx.kernel.lif_backward(
+                f32(g_out), f32(g_sT), saved, f32(x_seq) if need_scale_grad else None,
+                None if scale is None else f32(scale.expand(g_out.shape[1:])), threshold, leak, strict, detach_reset,
+                SURROGATE_CODES[surrogate], alpha, need_scale_grad)
+            g_x = g_x.to(g_out.dtype)
+            g_scale = g_scale.view(g_out.shape[1:]).sum_to_size(scale.shape) if need_scale_grad else None
+        return (g_x, (g_s0 if has_s0 else None), g_scale, None, None, None, None, None, None)
 
 
-@register_fused(LIF, IF)
-def lif_sequence(neuron: LIF, x_seq: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+SURROGATE_CODES = {"rectangular": 0, "sigmoid": 1, "atan": 2}  # the kernels' numbering
+
+
+def _lif_forward_python(x_seq, s0, scale, threshold, leak, strict, alpha, codes):
+    out = torch.empty_like(x_seq)
+    saved = torch.empty(x_seq.shape, dtype=torch.uint8 if codes else x_seq.dtype, device=x_seq.device)
+    s = torch.zeros_like(x_seq[0]) if s0 is None else s0
+    u = torch.empty_like(s)
+    scaled = None if scale is None else torch.empty_like(s)
+    compare = torch.gt if strict else torch.ge
+    for t in range(x_seq.shape[0]):
+        # scale * x_t first, then the sum: the rounding of the step form (no fused multiply-add)
+        xt = x_seq[t] if scale is None else torch.mul(scale, x_seq[t], out=scaled)
+        ut = torch.add(s, xt, out=u if codes else saved[t])
+        o = compare(ut, threshold, out=out[t])  # spikes as 0/1 straight into the output
+        if codes:
+            window = torch.lt(torch.sub(ut, threshold).abs_(), alpha / 2)
+            saved[t].copy_(o).add_(window, alpha=WINDOW_BIT)
+        # (leak * u) * (1 - o) of the step form, exactly: u - u * o is u or 0
+        s = torch.addcmul(ut, ut, o, value=-1.0)
+        if leak != 1.0:
+            s.mul_(leak)
+    return out, saved, s
+
+
+def _lif_backward_python(ctx, g_out, g_sT, saved, scaling):
+    threshold, leak, strict, surrogate, alpha, detach_reset, has_s0 = ctx.conf
+    codes = _lif_saves_codes(detach_reset, surrogate)
+    sg_fn = SURROGATE_GRADS[surrogate]
+    g_x = torch.empty_like(g_out)
+    g_s = torch.zeros_like(g_out[0]) if g_sT is None else g_sT
+    g_scale = None
+    if scaling:  # dL/du_t goes to two buffers in turn (it is the next g_s); g_x[t] receives scale * dL/du_t
+        x_seq, scale = scaling
+        g_u = (torch.empty_like(g_s), torch.empty_like(g_s))
+        g_scale = torch.zeros_like(scale) if ctx.needs_input_grad[2] else None
+        xg = torch.empty_like(g_s)
+    # few passes over memory per step, written straight into g_x[t]:
+    #   g = g_s * leak ; b = g_o - g * u (reset path) ; g = g * (1 - o) ; g += b * sg
+    o = torch.empty_like(g_s)
+    for t in range(saved.shape[0] - 1, -1, -1):
+        g = torch.mul(g_s, leak, out=g_u[t % 2] if scaling else g_x[t])
+        if codes:
+            c = saved[t]
+            o.copy_(c & SPIKE_BIT)
+            g.addcmul_(g, o, value=-1.0)
+            g.addcmul_(g_out[t], (c >> 1).to(g.dtype), value=1.0 / alpha)  # the window bit as 0/1
+        else:
+            u = saved[t]
+            sg = sg_fn(u - threshold, alpha)
+            (torch.gt if strict else torch.ge)(u, threshold, out=o)
+            b = g_out[t] if detach_reset else torch.addcmul(g_out[t], g, u, value=-1.0)
+            g.addcmul_(g, o, value=-1.0)
+            g.addcmul_(b, sg)
+        if scaling:
+            if g_scale is not None:  # dL/dscale = sum over steps of x_t * dL/du_t, reduced to scale's shape
+                g_scale += torch.mul(g, x_seq[t], out=xg).sum_to_size(scale.shape)
+            torch.mul(g, scale, out=g_x[t])
+        g_s = g
+    return g_x, g_s.clone() if has_s0 else None, g_scale
+
+
+def lif_sequence(neuron, x_seq: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
     return scaled_lif_sequence(neuron, x_seq, None, state)
 
 
-def scaled_lif_sequence(neuron: LIF, x_seq: torch.Tensor, scale: torch.Tensor | None, state: Any = None):
+def scaled_lif_sequence(neuron, x_seq: torch.Tensor, scale: torch.Tensor | None, state: Any = None):
     """The LIF recurrence on the input ``scale * x_t`` (``scale`` broadcasting over one step, or None for 1)."""
     return LIFSequence.apply(x_seq, state, scale, float(neuron.threshold), float(neuron.leak), bool(neuron.strict),
                              neuron.surrogate, float(neuron.alpha), bool(neuron.detach_reset))

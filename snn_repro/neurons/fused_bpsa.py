@@ -11,22 +11,21 @@ from typing import Any
 
 import torch
 
-from snn_repro.neurons.bpsa import BPSA
-from snn_repro.neurons.fused import _register_spikes, register_fused
+from snn_repro.neurons.fused import _register_spikes, f32, kernel_for
 
 
 class BPSASequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_seq, s0, threshold, decay, residual):
-        saved = torch.empty_like(x_seq)
-        out = torch.empty_like(x_seq)
-        s = torch.zeros_like(x_seq[0]) if s0 is None else s0
-        for t in range(x_seq.shape[0]):
-            u = torch.add(s, x_seq[t], out=saved[t])
-            o = torch.ge(u, threshold, out=out[t])
-            s = torch.addcmul(u, u, o, value=-1.0).mul_(decay)  # (decay * u) * (1 - o) exactly: u or 0, times decay
+        kernel = kernel_for(x_seq)
+        if kernel is None:
+            out, saved, s = _bpsa_forward_python(x_seq, s0, threshold, decay)
+        else:
+            out, saved, s = kernel.bpsa_forward(f32(x_seq), f32(s0), threshold, decay)
+            out = out.to(x_seq.dtype)
         ctx.save_for_backward(saved)
         ctx.conf = (threshold, decay, residual, s0 is not None)
+        ctx.kernel = kernel
         _register_spikes(out)
         return out, s
 
@@ -34,24 +33,41 @@ class BPSASequence(torch.autograd.Function):
     def backward(ctx, g_out, g_sT):
         (saved,) = ctx.saved_tensors
         threshold, decay, residual, has_s0 = ctx.conf
-        g_x = torch.empty_like(g_out)
-        g_s = torch.zeros_like(g_out[0]) if g_sT is None else g_sT
-        o = torch.empty_like(g_s)
-        # the same sum regrouped, few passes per step, written straight into g_x[t]:
-        #   g = g_s * lambda ; b = g_o + c * g ; g = g * (1 - o) ; g += b * o / u
-        for t in range(saved.shape[0] - 1, -1, -1):
-            u = saved[t]
-            torch.ge(u, threshold, out=o)
-            # o / u: 1/u at spikes (u >= Vth > 0 there, so the clamp changes nothing), 0 elsewhere, never 0/0
-            inv_u = torch.div(o, u.clamp(min=threshold))
-            g = torch.mul(g_s, decay, out=g_x[t])
-            b = torch.add(g_out[t], g, alpha=residual) if residual else g_out[t]
-            g.addcmul_(g, o, value=-1.0)
-            g.addcmul_(b, inv_u)
-            g_s = g
-        return g_x, (g_s.clone() if has_s0 else None), None, None, None
+        if ctx.kernel is None:
+            return (*_bpsa_backward_python(g_out, g_sT, saved, threshold, decay, residual, has_s0), None, None, None)
+        g_x, g_s0 = ctx.kernel.bpsa_backward(f32(g_out), f32(g_sT), saved, threshold, decay, residual)
+        return g_x.to(g_out.dtype), (g_s0 if has_s0 else None), None, None, None
 
 
-@register_fused(BPSA)
-def bpsa_sequence(neuron: BPSA, x_seq: torch.Tensor, state: Any = None):
+def _bpsa_forward_python(x_seq, s0, threshold, decay):
+    saved = torch.empty_like(x_seq)
+    out = torch.empty_like(x_seq)
+    s = torch.zeros_like(x_seq[0]) if s0 is None else s0
+    for t in range(x_seq.shape[0]):
+        u = torch.add(s, x_seq[t], out=saved[t])
+        o = torch.ge(u, threshold, out=out[t])
+        s = torch.addcmul(u, u, o, value=-1.0).mul_(decay)  # (decay * u) * (1 - o) exactly: u or 0, times decay
+    return out, saved, s
+
+
+def _bpsa_backward_python(g_out, g_sT, saved, threshold, decay, residual, has_s0):
+    g_x = torch.empty_like(g_out)
+    g_s = torch.zeros_like(g_out[0]) if g_sT is None else g_sT
+    o = torch.empty_like(g_s)
+    # the same sum regrouped, few passes per step, written straight into g_x[t]:
+    #   g = g_s * lambda ; b = g_o + c * g ; g = g * (1 - o) ; g += b * o / u
+    for t in range(saved.shape[0] - 1, -1, -1):
+        u = saved[t]
+        torch.ge(u, threshold, out=o)
+        # o / u: 1/u at spikes (u >= Vth > 0 there, so the clamp changes nothing), 0 elsewhere, never 0/0
+        inv_u = torch.div(o, u.clamp(min=threshold))
+        g = torch.mul(g_s, decay, out=g_x[t])
+        b = torch.add(g_out[t], g, alpha=residual) if residual else g_out[t]
+        g.addcmul_(g, o, value=-1.0)
+        g.addcmul_(b, inv_u)
+        g_s = g
+    return g_x, (g_s.clone() if has_s0 else None)
+
+
+def bpsa_sequence(neuron, x_seq: torch.Tensor, state: Any = None):
     return BPSASequence.apply(x_seq, state, float(neuron.threshold), float(neuron.decay), float(neuron.residual))

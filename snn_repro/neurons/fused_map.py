@@ -6,7 +6,4 @@ get their gradients from the recomputed steps.
 """
 from __future__ import annotations
 
-from snn_repro.neurons.fused import register_fused, step_recompute_sequence
-from snn_repro.neurons.map import MAPNeuron
-
-register_fused(MAPNeuron)(step_recompute_sequence)
+from snn_repro.neurons.fused import step_recompute_sequence as map_sequence  # noqa: F401

@@ -9,6 +9,7 @@ IF is LIF with leak = 1.
 from __future__ import annotations
 
 from snn_repro.neurons.base import Neuron
+from snn_repro.neurons.fused import lif_sequence
 from snn_repro.neurons.surrogate import SURROGATE_GRADS, spike
 
 
@@ -35,6 +36,9 @@ class LIF(Neuron):
         o = spike(u - self.threshold, self.surrogate, self.alpha, self.strict)
         keep = 1 - (o.detach() if self.detach_reset else o)
         return o, self.leak * u * keep
+
+    def fused_sequence(self, x_seq, state=None):
+        return lif_sequence(self, x_seq, state)
 
     def extra_repr(self) -> str:
         cmp = ">" if self.strict else ">="

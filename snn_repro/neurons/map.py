@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snn_repro.neurons.base import Neuron
+from snn_repro.neurons.fused_map import map_sequence
 
 PATTERNS = ("ssp", "linear", "sfa")
 DECAY_CLAMPS = ("hardtanh", "clamp")
@@ -136,6 +137,9 @@ class MAPNeuron(Neuron):
         m = state + x
         s, reset = self.spikes_and_reset(m)
         return s, (m - reset) * self.effective_decay()
+
+    def fused_sequence(self, x_seq, state=None):
+        return map_sequence(self, x_seq, state)
 
     def extra_repr(self) -> str:
         learned = [n for n, _ in self.named_parameters(recurse=False)]

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from snn_repro.neurons.base import Neuron
+from snn_repro.neurons.fused_plif import plif_sequence
 from snn_repro.neurons.surrogate import SURROGATE_GRADS, spike
 
 
@@ -42,6 +43,9 @@ class PLIF(Neuron):
         o = spike(h - self.threshold, self.surrogate, self.alpha, self.strict)
         keep = 1 - (o.detach() if self.detach_reset else o)
         return o, h * keep
+
+    def fused_sequence(self, x_seq, state=None):
+        return plif_sequence(self, x_seq, state)
 
     def extra_repr(self) -> str:
         return (f"Vth={self.threshold}, tau={float(self.tau):.3f} (learned), decay_input={self.decay_input}, "

@@ -1,0 +1,356 @@
+// CPU kernels of the fused neuron sequences: one forward and one backward per family, each looping over T inside.
+//
+// The sequence [T, N] (N = the elements of one step) is cut into blocks of BLOCK neighbouring elements; a thread
+// takes a block and walks it through all T steps with the block's state in a small local array (it stays in L1),
+// so every element of x, of the spikes, of what is saved and of the gradients is read or written once.
+// Arithmetic follows the step form operation by operation in float32 (built with -ffp-contract=off: no fused
+// multiply-add), so spikes and states are bit-identical to it.
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <tuple>
+
+namespace {
+
+constexpr int64_t BLOCK = 256;
+enum Surrogate : int64_t { RECTANGULAR = 0, SIGMOID = 1, ATAN = 2 };
+
+template <int64_t S>
+inline float surrogate_grad(float v, float alpha) {
+  if constexpr (S == RECTANGULAR) {
+    return std::fabs(v) < alpha / 2.0f ? 1.0f / alpha : 0.0f;
+  } else if constexpr (S == SIGMOID) {
+    float s = 1.0f / (1.0f + std::exp(-alpha * v));
+    return alpha * s * (1.0f - s);
+  } else {
+    float a = 1.5707963267948966f * alpha * v;
+    return alpha / 2.0f / (1.0f + a * a);
+  }
+}
+
+inline int64_t steps(const at::Tensor& x) { return x.size(0); }
+inline int64_t step_numel(const at::Tensor& x) { return x.size(0) ? x.numel() / x.size(0) : 0; }
+
+template <typename F>
+void for_blocks(int64_t n, F&& body) {
+  at::parallel_for(0, (n + BLOCK - 1) / BLOCK, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      int64_t j0 = b * BLOCK;
+      body(j0, std::min(BLOCK, n - j0));
+    }
+  });
+}
+
+const float* opt_ptr(const std::optional<at::Tensor>& t) {
+  return t.has_value() && t->defined() && t->numel() ? t->data_ptr<float>() : nullptr;
+}
+
+at::Tensor empty_f32(at::IntArrayRef shape, const at::Tensor& like) {
+  return at::empty(shape, like.options().dtype(at::kFloat));
+}
+
+// ---- IF / LIF (and AIA's LIF with a per-element input scale) ------------------------------------------------------
+// u_t = s_{t-1} + scale * x_t ; o_t = [u_t > Vth] (strict) or [u_t >= Vth] ; s_t = (leak * u_t) * (1 - o_t)
+// saved: u_t as float32, or with save_codes one byte o_t + 2 * [|u_t - Vth| < alpha / 2]
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::optional<at::Tensor>& s0,
+                                                           const std::optional<at::Tensor>& scale, double threshold,
+                                                           double leak, bool strict, bool save_codes, double alpha) {
+  const int64_t T = steps(x), N = step_numel(x);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor saved = at::empty(x.sizes(), x.options().dtype(save_codes ? at::kByte : at::kFloat));
+  at::Tensor sT = empty_f32(x.sizes().slice(1), x);
+  const float* xp = x.data_ptr<float>();
+  const float* s0p = opt_ptr(s0);
+  const float* sc = opt_ptr(scale);
+  float* op = out.data_ptr<float>();
+  float* sTp = sT.data_ptr<float>();
+  float* up = save_codes ? nullptr : saved.data_ptr<float>();
+  uint8_t* cp = save_codes ? saved.data_ptr<uint8_t>() : nullptr;
+  const float th = static_cast<float>(threshold), lk = static_cast<float>(leak);
+  const float half_window = static_cast<float>(alpha / 2);
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float s[BLOCK];
+    for (int64_t j = 0; j < n; ++j) s[j] = s0p ? s0p[j0 + j] : 0.0f;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t base = t * N + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        float xt = sc ? sc[j0 + j] * xp[base + j] : xp[base + j];
+        float u = s[j] + xt;
+        bool spike = strict ? u > th : u >= th;
+        float o = spike ? 1.0f : 0.0f;
+        op[base + j] = o;
+        if (cp) {
+          cp[base + j] = static_cast<uint8_t>(spike) + 2 * static_cast<uint8_t>(std::fabs(u - th) < half_window);
+        } else {
+          up[base + j] = u;
+        }
+        s[j] = (lk * u) * (1.0f - o);
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) sTp[j0 + j] = s[j];
+  });
+  return {out, saved, sT};
+}
+
+// dL/du_t = g_o_t * sg + g_s * leak * (1 - o_t) - [not detach_reset] g_s * leak * u_t * sg ; dL/ds_{t-1} = dL/du_t
+// dL/dx_t = scale * dL/du_t ; dL/dscale (per element, summed over t) = sum_t x_t * dL/du_t
+template <int64_t S>
+void lif_backward_impl(const float* go, const float* gsT, const float* up, const uint8_t* cp, const float* xp,
+                       const float* sc, float* gx, float* gs0, float* gsc, int64_t T, int64_t N, float th, float lk,
+                       bool strict, bool detach_reset, float alpha) {
+  const float inv_alpha = 1.0f / alpha;
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float gs[BLOCK], gscale[BLOCK];
+    for (int64_t j = 0; j < n; ++j) {
+      gs[j] = gsT ? gsT[j0 + j] : 0.0f;
+      gscale[j] = 0.0f;
+    }
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t base = t * N + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        float g = gs[j] * lk;
+        float gu;
+        if (cp) {
+          uint8_t c = cp[base + j];
+          float o = static_cast<float>(c & 1), window = static_cast<float>(c >> 1);
+          gu = (g - g * o) + go[base + j] * (window * inv_alpha);
+        } else {
+          float u = up[base + j];
+          float sg = surrogate_grad<S>(u - th, alpha);
+          float o = (strict ? u > th : u >= th) ? 1.0f : 0.0f;
+          float b = detach_reset ? go[base + j] : go[base + j] - g * u;
+          gu = (g - g * o) + b * sg;
+        }
+        if (sc) {
+          if (gsc) gscale[j] += gu * xp[base + j];
+          gx[base + j] = gu * sc[j0 + j];
+        } else {
+          gx[base + j] = gu;
+        }
+        gs[j] = gu;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      if (gs0) gs0[j0 + j] = gs[j];
+      if (gsc) gsc[j0 + j] = gscale[j];
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
+    const at::Tensor& g_out, const std::optional<at::Tensor>& g_sT, const at::Tensor& saved,
+    const std::optional<at::Tensor>& x, const std::optional<at::Tensor>& scale, double threshold, double leak,
+    bool strict, bool detach_reset, int64_t surrogate, double alpha, bool need_scale_grad) {
+  const int64_t T = steps(g_out), N = step_numel(g_out);
+  at::Tensor g_x = at::empty(g_out.sizes(), g_out.options());
+  at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
+  const float* sc = opt_ptr(scale);
+  at::Tensor g_scale = empty_f32({need_scale_grad && sc ? N : 0}, g_out);
+  const bool codes = saved.scalar_type() == at::kByte;
+  const float* up = codes ? nullptr : saved.data_ptr<float>();
+  const uint8_t* cp = codes ? saved.data_ptr<uint8_t>() : nullptr;
+  float* gsc = g_scale.numel() ? g_scale.data_ptr<float>() : nullptr;
+  auto run = [&](auto S) {
+    lif_backward_impl<decltype(S)::value>(g_out.data_ptr<float>(), opt_ptr(g_sT), up, cp, opt_ptr(x), sc,
+                                          g_x.data_ptr<float>(), g_s0.data_ptr<float>(), gsc, T, N,
+                                          static_cast<float>(threshold), static_cast<float>(leak), strict,
+                                          detach_reset, static_cast<float>(alpha));
+  };
+  if (surrogate == SIGMOID) run(std::integral_constant<int64_t, SIGMOID>{});
+  else if (surrogate == ATAN) run(std::integral_constant<int64_t, ATAN>{});
+  else run(std::integral_constant<int64_t, RECTANGULAR>{});
+  return {g_x, g_s0, g_scale};
+}
+
+// ---- BPSA / BPSA+BPTA ----------------------------------------------------------------------------------------------
+// u_t = s_{t-1} + x_t ; o_t = [u_t >= Vth] ; s_t = (decay * u_t) * (1 - o_t) ; saved: u_t
+std::tuple<at::Tensor, at::Tensor, at::Tensor> bpsa_forward(const at::Tensor& x, const std::optional<at::Tensor>& s0,
+                                                            double threshold, double decay) {
+  const int64_t T = steps(x), N = step_numel(x);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor saved = empty_f32(x.sizes(), x);
+  at::Tensor sT = empty_f32(x.sizes().slice(1), x);
+  const float* xp = x.data_ptr<float>();
+  const float* s0p = opt_ptr(s0);
+  float *op = out.data_ptr<float>(), *up = saved.data_ptr<float>(), *sTp = sT.data_ptr<float>();
+  const float th = static_cast<float>(threshold), dc = static_cast<float>(decay);
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float s[BLOCK];
+    for (int64_t j = 0; j < n; ++j) s[j] = s0p ? s0p[j0 + j] : 0.0f;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t base = t * N + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        float u = s[j] + xp[base + j];
+        float o = u >= th ? 1.0f : 0.0f;
+        op[base + j] = o;
+        up[base + j] = u;
+        s[j] = (dc * u) * (1.0f - o);
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) sTp[j0 + j] = s[j];
+  });
+  return {out, saved, sT};
+}
+
+// dL/du_t = g_o_t * o_t / u_t + g_s * decay * ((1 - o_t) + c * o_t / u_t)
+std::tuple<at::Tensor, at::Tensor> bpsa_backward(const at::Tensor& g_out, const std::optional<at::Tensor>& g_sT,
+                                                 const at::Tensor& saved, double threshold, double decay,
+                                                 double residual) {
+  const int64_t T = steps(g_out), N = step_numel(g_out);
+  at::Tensor g_x = at::empty(g_out.sizes(), g_out.options());
+  at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
+  const float *go = g_out.data_ptr<float>(), *gsT = opt_ptr(g_sT), *up = saved.data_ptr<float>();
+  float *gx = g_x.data_ptr<float>(), *gs0 = g_s0.data_ptr<float>();
+  const float th = static_cast<float>(threshold), dc = static_cast<float>(decay), c = static_cast<float>(residual);
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float gs[BLOCK];
+    for (int64_t j = 0; j < n; ++j) gs[j] = gsT ? gsT[j0 + j] : 0.0f;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t base = t * N + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        float u = up[base + j];
+        bool spike = u >= th;
+        float inv_u = spike ? 1.0f / u : 0.0f, o = spike ? 1.0f : 0.0f;
+        float g = gs[j] * dc;
+        float gu = (g - g * o) + (go[base + j] + c * g) * inv_u;
+        gx[base + j] = gu;
+        gs[j] = gu;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) gs0[j0 + j] = gs[j];
+  });
+  return {g_x, g_s0};
+}
+
+// ---- PLIF ----------------------------------------------------------------------------------------------------------
+// k = 1 / tau, a 0-dim tensor (read here, so that the caller needs no host synchronisation)
+// decay_input: h_t = v_{t-1} + k * (x_t - v_{t-1}) ; else h_t = (1 - k) * v_{t-1} + x_t   (k = 1 / tau)
+// o_t = [h_t > Vth] (strict) or [h_t >= Vth] ; v_t = h_t * (1 - o_t) ; saved: h_t
+std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_forward(const at::Tensor& x, const std::optional<at::Tensor>& s0,
+                                                            const at::Tensor& k_tensor, bool decay_input,
+                                                            double threshold, bool strict) {
+  const float kf = k_tensor.item<float>(), km = 1.0f - kf;
+  const int64_t T = steps(x), N = step_numel(x);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor saved = empty_f32(x.sizes(), x);
+  at::Tensor sT = empty_f32(x.sizes().slice(1), x);
+  const float* xp = x.data_ptr<float>();
+  const float* s0p = opt_ptr(s0);
+  float *op = out.data_ptr<float>(), *hp = saved.data_ptr<float>(), *sTp = sT.data_ptr<float>();
+  const float th = static_cast<float>(threshold);
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float v[BLOCK];
+    for (int64_t j = 0; j < n; ++j) v[j] = s0p ? s0p[j0 + j] : 0.0f;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t base = t * N + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        float h = decay_input ? v[j] + kf * (xp[base + j] - v[j]) : km * v[j] + xp[base + j];
+        float o = (strict ? h > th : h >= th) ? 1.0f : 0.0f;
+        op[base + j] = o;
+        hp[base + j] = h;
+        v[j] = h * (1.0f - o);
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) sTp[j0 + j] = v[j];
+  });
+  return {out, saved, sT};
+}
+
+// dL/dh_t = g_o_t * sg + g_v * (1 - o_t) - [not detach_reset] g_v * h_t * sg
+// dL/dx_t = k dL/dh_t (decay_input) or dL/dh_t ; dL/dv_{t-1} = (1 - k) dL/dh_t
+// dL/dk (per element, summed over t) = sum_t dL/dh_t * (x_t - v_{t-1})  or  - sum_t dL/dh_t * v_{t-1}
+template <int64_t S>
+void plif_backward_impl(const float* go, const float* gsT, const float* hp, const float* xp, const float* s0p,
+                        float* gx, float* gs0, float* gk, int64_t T, int64_t N, float kf, float km, bool decay_input,
+                        float th, bool strict, bool detach_reset, float alpha) {
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float gv[BLOCK], gks[BLOCK];
+    for (int64_t j = 0; j < n; ++j) {
+      gv[j] = gsT ? gsT[j0 + j] : 0.0f;
+      gks[j] = 0.0f;
+    }
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t base = t * N + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        float h = hp[base + j];
+        float sg = surrogate_grad<S>(h - th, alpha);
+        float o = (strict ? h > th : h >= th) ? 1.0f : 0.0f;
+        float b = detach_reset ? go[base + j] : go[base + j] - gv[j] * h;
+        float gh = (gv[j] - gv[j] * o) + b * sg;
+        float v_prev;  // the state entering step t, recomputed from the saved h_{t-1}
+        if (t > 0) {
+          float hq = hp[base - N + j];
+          v_prev = (strict ? hq > th : hq >= th) ? 0.0f : hq;
+        } else {
+          v_prev = s0p ? s0p[j0 + j] : 0.0f;
+        }
+        if (decay_input) {
+          gks[j] += gh * (xp[base + j] - v_prev);
+          gx[base + j] = gh * kf;
+        } else {
+          gks[j] -= gh * v_prev;
+          gx[base + j] = gh;
+        }
+        gv[j] = gh * km;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      gs0[j0 + j] = gv[j];
+      gk[j0 + j] = gks[j];
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_backward(
+    const at::Tensor& g_out, const std::optional<at::Tensor>& g_sT, const at::Tensor& saved, const at::Tensor& x,
+    const std::optional<at::Tensor>& s0, const at::Tensor& k_tensor, bool decay_input, double threshold,
+    bool strict, bool detach_reset, int64_t surrogate, double alpha) {
+  const float kf = k_tensor.item<float>();
+  const int64_t T = steps(g_out), N = step_numel(g_out);
+  at::Tensor g_x = at::empty(g_out.sizes(), g_out.options());
+  at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
+  at::Tensor g_k = empty_f32({N}, g_out);
+  auto run = [&](auto S) {
+    plif_backward_impl<decltype(S)::value>(
+        g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), x.data_ptr<float>(), opt_ptr(s0),
+        g_x.data_ptr<float>(), g_s0.data_ptr<float>(), g_k.data_ptr<float>(), T, N, kf, 1.0f - kf, decay_input, static_cast<float>(threshold), strict, detach_reset,
+        static_cast<float>(alpha));
+  };
+  if (surrogate == SIGMOID) run(std::integral_constant<int64_t, SIGMOID>{});
+  else if (surrogate == ATAN) run(std::integral_constant<int64_t, ATAN>{});
+  else run(std::integral_constant<int64_t, RECTANGULAR>{});
+  return {g_x, g_s0, g_k};
+}
+
+}  // namespace
+
+TORCH_LIBRARY(snn_cpu, m) {
+  m.def("lif_forward(Tensor x, Tensor? s0, Tensor? scale, float threshold, float leak, bool strict, "
+        "bool save_codes, float alpha) -> (Tensor, Tensor, Tensor)");
+  m.def("lif_backward(Tensor g_out, Tensor? g_sT, Tensor saved, Tensor? x, Tensor? scale, float threshold, "
+        "float leak, bool strict, bool detach_reset, int surrogate, float alpha, bool need_scale_grad) "
+        "-> (Tensor, Tensor, Tensor)");
+  m.def("bpsa_forward(Tensor x, Tensor? s0, float threshold, float decay) -> (Tensor, Tensor, Tensor)");
+  m.def("bpsa_backward(Tensor g_out, Tensor? g_sT, Tensor saved, float threshold, float decay, float residual) "
+        "-> (Tensor, Tensor)");
+  m.def("plif_forward(Tensor x, Tensor? s0, Tensor k, bool decay_input, float threshold, bool strict) "
+        "-> (Tensor, Tensor, Tensor)");
+  m.def("plif_backward(Tensor g_out, Tensor? g_sT, Tensor saved, Tensor x, Tensor? s0, Tensor k, bool decay_input, "
+        "float threshold, bool strict, bool detach_reset, int surrogate, float alpha) "
+        "-> (Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(snn_cpu, CPU, m) {
+  m.impl("lif_forward", &lif_forward);
+  m.impl("lif_backward", &lif_backward);
+  m.impl("bpsa_forward", &bpsa_forward);
+  m.impl("bpsa_backward", &bpsa_backward);
+  m.impl("plif_forward", &plif_forward);
+  m.impl("plif_backward", &plif_backward);
+}

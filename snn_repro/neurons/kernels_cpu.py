@@ -1,0 +1,94 @@
+"""The compiled CPU path of the fused neurons: a C++ extension (kernels_cpu.cpp) built on first use.
+
+Why a C++ extension: a loop over T per element needs a compiled loop, and of the three ways torch offers on a CPU
+(a C++ extension, a ``torch.library`` op written in Python, Triton's CPU backend) only the first is there on
+every machine that has a compiler: it needs no extra package, gcc comes with every Linux, and registering its
+functions as ``torch.library`` ops (``torch.ops.snn_cpu.*``, with shape functions below) lets ``torch.compile``
+treat each as one node instead of unrolling the loop over T.
+
+The build (tens of seconds, once per source version) is cached in ``SNN_REPRO_KERNEL_CACHE`` (default
+``~/.cache/snn_repro/kernels``, outside any repository); its directory name carries a hash of the source, so
+checkouts of different versions do not rebuild each other's. If it cannot be built (no compiler), the neurons run
+their Python sequence forms and one warning says why.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("kernels_cpu.cpp")
+SURROGATE_CODES = {"rectangular": 0, "sigmoid": 1, "atan": 2}
+_state: dict[str, bool] = {}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("SNN_REPRO_KERNEL_CACHE") or Path.home() / ".cache" / "snn_repro" / "kernels"
+    return Path(root)
+
+
+def available() -> bool:
+    """True once the extension is loaded (building it on the first call); False, with one warning, if it fails."""
+    if "ok" not in _state:
+        _state["ok"] = _load()
+    return _state["ok"]
+
+
+def _load() -> bool:
+    if os.environ.get("SNN_REPRO_CPU_KERNELS", "1") == "0":
+        return False
+    try:
+        from torch.utils.cpp_extension import load
+
+        source = SOURCE.read_bytes()
+        name = "snn_cpu_" + hashlib.sha256(source + torch.__version__.encode()).hexdigest()[:12]
+        build = cache_dir() / name
+        build.mkdir(parents=True, exist_ok=True)
+        load(name=name, sources=[str(SOURCE)], build_directory=str(build), is_python_module=False,
+             extra_cflags=["-O3", "-ffp-contract=off", "-std=c++17"], verbose=False)
+        _register_fakes()
+        return True
+    except Exception as err:  # no compiler, no headers, a failed build: the Python path is still exact
+        warnings.warn(f"snn_repro: the CPU neuron kernels could not be built ({type(err).__name__}: "
+                      f"{str(err).strip().splitlines()[-1] if str(err).strip() else ''}); the neurons run their "
+                      f"Python sequence forms", RuntimeWarning, stacklevel=3)
+        return False
+
+
+def _register_fakes() -> None:
+    """Output shapes of each op for torch.compile (it traces with tensors that have no data)."""
+    lib = "snn_cpu::"
+
+    def step_shape(x):
+        return x.shape[1:]
+
+    @torch.library.register_fake(lib + "lif_forward")
+    def _(x, s0, scale, threshold, leak, strict, save_codes, alpha):
+        return (torch.empty_like(x), x.new_empty(x.shape, dtype=torch.uint8 if save_codes else torch.float32),
+                x.new_empty(step_shape(x), dtype=torch.float32))
+
+    @torch.library.register_fake(lib + "lif_backward")
+    def _(g_out, g_sT, saved, x, scale, threshold, leak, strict, detach_reset, surrogate, alpha, need_scale_grad):
+        n = step_shape(g_out).numel() if need_scale_grad and scale is not None else 0
+        return (torch.empty_like(g_out), g_out.new_empty(step_shape(g_out), dtype=torch.float32),
+                g_out.new_empty((n,), dtype=torch.float32))
+
+    @torch.library.register_fake(lib + "bpsa_forward")
+    def _(x, s0, threshold, decay):
+        return torch.empty_like(x), torch.empty_like(x, dtype=torch.float32), x.new_empty(step_shape(x))
+
+    @torch.library.register_fake(lib + "bpsa_backward")
+    def _(g_out, g_sT, saved, threshold, decay, residual):
+        return torch.empty_like(g_out), g_out.new_empty(step_shape(g_out))
+
+    @torch.library.register_fake(lib + "plif_forward")
+    def _(x, s0, k, decay_input, threshold, strict):
+        return torch.empty_like(x), torch.empty_like(x, dtype=torch.float32), x.new_empty(step_shape(x))
+
+    @torch.library.register_fake(lib + "plif_backward")
+    def _(g_out, g_sT, saved, x, s0, k, decay_input, threshold, strict, detach_reset, surrogate, alpha):
+        return (torch.empty_like(g_out), g_out.new_empty(step_shape(g_out)),
+                g_out.new_empty((step_shape(g_out).numel(),)))
