@@ -1,6 +1,11 @@
 """A table's runs -> results/<paper>/<id>.md and .csv (+ .png for a figure): row | paper | reproduced | difference |
 status, with the conventions that make the numbers comparable and the commits they came from.
 
+A table of test accuracy (or error) shows three numbers per row, each mean ± std (n) over seeds: the paper protocol
+(best test accuracy over epochs, as the papers' codes report: it selects on test), the last epoch, and the held-out
+protocol (checkpoint chosen on a validation split carved from train, test evaluated once). The paper value and the
+difference column go with the paper protocol.
+
 Values are percentages (the metric, in [0, 1] in results.json, times 100), as the papers print them. A row never
 run says "not run"; a failed job shows its error line; the paper value is never shown as reproduced.
 """
@@ -19,6 +24,25 @@ from snn_repro.tables.jobs import COMPLETE, FAILED, INTERRUPTED, JobState, metri
 
 CSV_FIELDS = ("row", "experiment", "paper", "mean", "std", "n", "difference", "status", "error")
 DASH = "—"
+# (metric prefix, column title) of the three protocols; "mean"/"std"/"n"/"difference" are the paper protocol's
+PROTOCOLS = (("paper_protocol", "paper protocol"), ("last_epoch", "last epoch"), ("held_out", "held-out"))
+PROTOCOL_CSV = tuple(f"{p}_{k}" for p, _ in PROTOCOLS[1:] for k in ("mean", "std", "n")) + ("best",)
+
+
+def protocol_metrics(metric: str) -> dict[str, str] | None:
+    """For a test accuracy/error table (`test/acc`, `test/error`): protocol -> its metric; else None."""
+    if metric not in ("test/acc", "test/error"):
+        return None
+    kind = metric.rsplit("/", 1)[-1]
+    return {p: f"{p}/test_{kind}" for p, _ in PROTOCOLS}
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return DASH
+    if len(values) == 1:
+        return f"{values[0]:.2f} (n=1)"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
 
 
 @dataclass
@@ -30,6 +54,7 @@ class RowResult:
     status: str = "not run"
     error: str = ""
     jobs: list[JobState] = field(default_factory=list)
+    by_protocol: dict[str, list[float]] = field(default_factory=dict)  # protocol -> values in % (accuracy tables)
 
     @property
     def mean(self) -> float | None:
@@ -52,18 +77,29 @@ def row_results(table: Table, base: Path | None = None) -> list[RowResult]:
     for row, experiment in table.rows.items():
         mine = [j for j in jobs if j.row == row]
         r = RowResult(row, experiment, paper_value(table.paper, table.id, row), jobs=mine)
+        protocols = protocol_metrics(table.metric)
         for j in mine:
-            if j.state == COMPLETE:
+            if j.state != COMPLETE:
+                continue
+            if protocols is None:
                 v = metric_value(j.results, table.metric)
                 if v is not None:
                     r.values.append(100.0 * v)
+                continue
+            for p, metric in protocols.items():
+                v = metric_value(j.results, metric)
+                if v is not None:
+                    r.by_protocol.setdefault(p, []).append(100.0 * v)
+        if protocols is not None:
+            r.values = r.by_protocol.get("paper_protocol", [])
         failed = [j for j in mine if j.state == FAILED]
         done = sum(j.state == COMPLETE for j in mine)
         if failed:
             r.status = "failed" if not done else f"partial ({done}/{len(mine)} seeds, {len(failed)} failed)"
             r.error = failed[0].error or ""
         elif done == len(mine):
-            r.status = "done" if r.values else f"done (no {table.metric} in results)"
+            wanted = "paper_protocol/" + table.metric.replace("/", "_") if protocols else table.metric
+            r.status = "done" if r.values else f"done (no {wanted} in results: rerun with this version)"
         elif done:
             r.status = f"partial ({done}/{len(mine)} seeds)"
         elif any(j.state == INTERRUPTED for j in mine):
@@ -141,19 +177,66 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g} (n={len(values)})"
 
 
+def _protocol_table(table: Table, rows: list[RowResult], unit: str, seeds: list[int]) -> list[str]:
+    """The three-protocol table of a test accuracy/error table, with what each column means."""
+    selects = table.extra.get("paper_protocol") or "the highest test accuracy over epochs"
+    best = bool(table.extra.get("best_of_seeds"))
+    err = " (error = 100 − accuracy)" if unit == "error" else ""
+    lines = [f"Test {unit} in %{err}, mean ± sample std (n completed seeds), seeds {seeds}. The paper column is "
+             f"{paper_reference(table.paper)}, not a result of this project; the paper reports {selects}.", "",
+             "- **paper protocol**: what the paper's code reports, the highest test accuracy over epochs. It "
+             "**selects on test**: not a held-out number. Difference = its mean − paper (percentage points).",
+             "- **last epoch**: the test accuracy of the final weights.",
+             "- **held-out**: the checkpoint with the best accuracy on a validation split carved from the training "
+             "set (stratified per class, fixed seed; see Conventions), test evaluated once at it. The number we "
+             "would defend.", ""]
+    head = ["row", "experiment", "paper", "paper protocol", "difference", *(["best seed"] if best else []),
+            "last epoch", "held-out", "status"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        status = r.status + (f": {r.error}" if r.error else "")
+        cells = [_cell(r.row), r.experiment, _paper(r.paper), summary(r.by_protocol.get("paper_protocol", [])),
+                 _fmt(r.difference, signed=True)]
+        if best:
+            paper_values = r.by_protocol.get("paper_protocol", [])
+            cells.append(_fmt((min if unit == "error" else max)(paper_values)) if paper_values else DASH)
+        cells += [summary(r.by_protocol.get("last_epoch", [])), summary(r.by_protocol.get("held_out", [])),
+                  _cell(status)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _split_conventions(rows: list[RowResult]) -> list[str]:
+    """The validation split the completed runs used, from their results.json."""
+    seen = set()
+    for r in rows:
+        for j in r.jobs:
+            split = (j.results or {}).get("split") if j.state == COMPLETE else None
+            if split:
+                seen.add((split.get("val_fraction"), split.get("seed"), split.get("train"), split.get("val"),
+                          split.get("test"), split.get("selection_metric")))
+    return [f"- validation split: {frac} of every class of the training split held out (seed {seed}): "
+            f"{n_train} train / {n_val} val / {n_test} test; best checkpoint chosen on `{sel}`"
+            + ("" if n_val else " (no held-out split: the held-out column is empty)")
+            for frac, seed, n_train, n_val, n_test, sel in sorted(seen, key=str)]
+
+
 def render_markdown(table: Table, rows: list[RowResult], commit: str, command: str) -> str:
     unit = "error" if table.metric.endswith("error") else "accuracy"
     seeds = sorted({j.seed for r in rows for j in r.jobs} or set(table.seeds))
-    lines = [f"# {table.paper} {table.id}: {table.title}", "",
-             f"Metric: `{table.metric}` ({unit} in %), seeds {seeds}; reproduced = mean ± sample std over "
-             f"completed seeds; difference = reproduced − paper (percentage points). The paper column is "
-             f"{paper_reference(table.paper)}, not a result of this project.", "",
-             "| row | experiment | paper | reproduced mean ± std (n) | difference | status |",
-             "|---|---|---|---|---|---|"]
-    for r in rows:
-        status = r.status + (f": {r.error}" if r.error else "")
-        lines.append(f"| {_cell(r.row)} | {r.experiment} | {_paper(r.paper)} | {_reproduced(r)} | "
-                     f"{_fmt(r.difference, signed=True)} | {_cell(status)} |")
+    lines = [f"# {table.paper} {table.id}: {table.title}", ""]
+    if protocol_metrics(table.metric) is None:
+        lines += [f"Metric: `{table.metric}` ({unit} in %), seeds {seeds}; reproduced = mean ± sample std over "
+                  f"completed seeds; difference = reproduced − paper (percentage points). The paper column is "
+                  f"{paper_reference(table.paper)}, not a result of this project.", "",
+                  "| row | experiment | paper | reproduced mean ± std (n) | difference | status |",
+                  "|---|---|---|---|---|---|"]
+        for r in rows:
+            status = r.status + (f": {r.error}" if r.error else "")
+            lines.append(f"| {_cell(r.row)} | {r.experiment} | {_paper(r.paper)} | {_reproduced(r)} | "
+                         f"{_fmt(r.difference, signed=True)} | {_cell(status)} |")
+    else:
+        lines += _protocol_table(table, rows, unit, seeds)
     extras = _extra_rows(table, rows)
     if extras:
         lines += ["", "## Further columns", "",
@@ -163,7 +246,13 @@ def render_markdown(table: Table, rows: list[RowResult], commit: str, command: s
                   for name, metric, row, paper, values in extras]
     lines += ["", "## Conventions", ""]
     lines += [f"- {k}: {v}" for k, v in (table.conventions or {}).items()] or ["- (none declared)"]
-    observed = _observed_conventions(rows)
+    if table.extra.get("seeds_note"):
+        lines.append(f"- seeds: {table.extra['seeds_note']}")
+    if protocol_metrics(table.metric) is not None:
+        lines.append("- protocols: each row holds out a validation split of the training split (below); the "
+                     "paper-protocol and last-epoch columns are trained on the rest of it (the paper trained on all "
+                     "of it); the paper column and the paper protocol select on test")
+    observed = _observed_conventions(rows) + _split_conventions(rows)
     if observed:
         lines += ["", "Used by the completed runs:", "", *observed]
     commits = sorted({j.results.get("git_commit", "unknown") for r in rows for j in r.jobs if j.state == COMPLETE})
@@ -181,12 +270,23 @@ def render_csv(rows: list[RowResult], table: Table | None = None) -> str:
     names = list(dict.fromkeys(e[0] for e in extras))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_FIELDS + tuple(f"{n}_{k}" for n in names for k in ("paper", "mean")))
+    protocols = table is not None and protocol_metrics(table.metric) is not None
+    w.writerow(CSV_FIELDS + (PROTOCOL_CSV if protocols else ()) + tuple(f"{n}_{k}" for n in names
+                                                                         for k in ("paper", "mean")))
     for r in rows:
         cells = []
         for n in names:
             (_, _, _, paper, values), = [e for e in extras if e[0] == n and e[2] == r.row]
             cells += ["" if paper is None else paper, f"{statistics.fmean(values):.6g}" if values else ""]
+        if protocols:
+            more = []
+            for p, _ in PROTOCOLS[1:]:
+                v = r.by_protocol.get(p, [])
+                more += [f"{statistics.fmean(v):.4f}" if v else "", f"{statistics.stdev(v):.4f}" if len(v) > 1
+                         else "", len(v)]
+            lower = table.metric.endswith("error")
+            more.append(f"{(min if lower else max)(r.values):.4f}" if r.values else "")
+            cells = more + cells
         w.writerow([r.row, r.experiment, "" if r.paper is None else r.paper,
                     "" if r.mean is None else f"{r.mean:.4f}", "" if r.std is None else f"{r.std:.4f}",
                     len(r.values), "" if r.difference is None else f"{r.difference:.4f}", r.status, r.error,
@@ -206,7 +306,7 @@ def render_png(table: Table, rows: list[RowResult], path: Path) -> None:
     ax.bar([x - 0.2 for x in xs], [r.paper if isinstance(r.paper, (int, float)) else 0 for r in rows], 0.4,
            label="paper", color="#bbbbbb")
     ax.bar([x + 0.2 for x in xs], [r.mean or 0 for r in rows], 0.4, yerr=[r.std or 0 for r in rows],
-           label="reproduced", color="#3b6ea8")
+           label="reproduced (paper protocol)" if protocol_metrics(table.metric) else "reproduced", color="#3b6ea8")
     ax.set_xticks(list(xs), [r.row for r in rows], rotation=20)
     ax.set_ylabel(table.metric + " (%)")
     ax.set_title(f"{table.paper} {table.id}")

@@ -72,11 +72,12 @@ def table_jobs(table: Table, seeds: list[int] | None = None, rows: list[str] | N
 
 
 def metric_value(results: dict, metric: str) -> float | None:
-    """The table's metric from a results.json; test/error falls back to 1 - test/acc."""
+    """The table's metric from a results.json; test/error (paper_protocol/test_error, ...) falls back to 1 - the
+    accuracy of the same name."""
     metrics = results.get("metrics") or {}
     if metric in metrics:
         return float(metrics[metric])
-    if metric.endswith("/error"):
+    if metric.endswith(("/error", "_error")):
         acc = metrics.get(metric[: -len("error")] + "acc")
         return None if acc is None else 1.0 - float(acc)
     return None

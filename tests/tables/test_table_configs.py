@@ -59,7 +59,7 @@ def test_sweep_expands_to_one_job_per_row_and_seed(name, tmp_path):
 def test_demo_sweep_command_line(tmp_path):
     table = TABLES["demo_t1"]
     (cmd,) = sweep_commands(table, plan_table(table, base=tmp_path), smoke=True, base=tmp_path)
-    assert cmd[1:] == ["-m", "snn_repro", "-m", "+table=demo_t1", "+experiment=demo/lif,demo/if", "seed=0,1",
+    assert cmd[1:] == ["-m", "snn_repro", "-m", "+table=demo_t1", "+experiment=demo/lif,demo/if", "seed=0,1,2",
                        "+smoke=true", "ckpt_path=last", "hydra/callbacks=aggregate",
                        f"hydra.sweep.dir={tmp_path}/demo/t1/runs",
                        "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/seed${seed}"]
