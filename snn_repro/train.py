@@ -23,6 +23,7 @@ from snn_repro.datamodule import SNNDataModule
 from snn_repro.module import SNNModule
 from snn_repro.network import build_network
 from snn_repro.schema import validate
+from snn_repro.summary import print_start
 from snn_repro.tables.confighash import config_hash
 from snn_repro.tables.job import table_context
 from snn_repro.tables.smoke import apply_smoke
@@ -141,6 +142,7 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     _set_selection_metric(cfg.callbacks, datamodule.selection_metric)
     ckpt_path = resolve_ckpt(cfg, chash)  # a corrupted checkpoint also fails before any logger exists
     module = build_module(cfg)
+    print_start(cfg, module)
     loggers = _instantiate_all(cfg.logger)
     callbacks = _instantiate_all(cfg.callbacks)
     if not loggers:  # the learning-rate monitor needs a logger to write to
@@ -213,4 +215,6 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     print(f"done: test acc {pct['last_epoch/test_acc']} last epoch, {pct['paper_protocol/test_acc']} best over "
           f"epochs (paper protocol, selects on test), {pct['held_out/test_acc']} held-out (checkpoint chosen on "
           f"val/acc) | {spikes:.1f} spikes/sample | {wall:.1f} s | results: {out}")
+    if cfg.get("optimized_metric"):  # what a sweeper (Optuna) optimises: a validation metric, never the test one
+        return metrics.get(cfg.optimized_metric, float("nan"))
     return acc
