@@ -24,6 +24,7 @@ from snn_repro.module import SNNModule
 from snn_repro.network import build_network
 from snn_repro.schema import validate
 from snn_repro.summary import print_start
+from snn_repro.wandb_logger import run_name, write_summary
 from snn_repro.tables.confighash import config_hash
 from snn_repro.tables.job import table_context
 from snn_repro.tables.smoke import apply_smoke
@@ -136,6 +137,10 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     validate(cfg)
     chash = config_hash(cfg)
     table = _configure_table_job(cfg)
+    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    if wandb_cfg is not None and wandb_cfg.get("name") is None:
+        with open_dict(cfg):
+            wandb_cfg.name = run_name(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = SNNDataModule(cfg.dataset, cfg.augmentation, cfg.seed)
     datamodule.setup()  # a missing dataset fails here, before any model or logger exists
@@ -174,6 +179,8 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
             final_test = _test(trainer, module, datamodule)  # last epoch (spike and energy summaries: these weights)
             metrics.update(final_test)
         metrics.update(protocol_metrics(history.history, final_test, held_out_test, held_out_epoch))
+        write_summary(loggers, metrics, {k: v for k, v in metrics.items()
+                                         if k.startswith(("best/", "paper_protocol/", "held_out/"))})
     finally:
         for logger in loggers:
             logger.finalize("success")

@@ -47,6 +47,11 @@ def test_eval_of_a_run_dir_repeats_the_test_of_training(run_dir):
     assert record["checkpoint"].endswith("checkpoints/last.ckpt") and record["samples"] == 3 * 32
 
 
+def test_every_run_writes_its_plots(run_dir):
+    for name in ("learning_curves", "firing_rate", "spike_raster"):
+        assert (run_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
 def test_eval_overrides_change_the_data_not_the_model(run_dir, tmp_path):
     out = tmp_path / "rec.json"
     r = run_eval(str(run_dir / "checkpoints" / "last.ckpt"), "dataset.batch_size=16", "--out", str(out))
