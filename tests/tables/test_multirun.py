@@ -40,3 +40,18 @@ def test_groups_by_overrides_without_seed(tmp_path):
 def test_not_a_multirun_is_one_line(tmp_path, capsys):
     assert main(["aggregate", str(tmp_path)]) == 1
     assert "no results.json" in capsys.readouterr().err
+
+
+def test_leaderboard_shows_neurobench_columns(tmp_path):
+    from snn_repro.tables.leaderboard import render_leaderboard
+    from tests.tables.test_aggregate import _results
+
+    for seed, (acs, sparsity) in enumerate(((100.0, 0.9), (300.0, 0.7))):
+        d = tmp_path / "demo" / "t1" / "runs" / "demo" / "lif" / f"seed{seed}"
+        d.mkdir(parents=True)
+        data = _results(0.9, seed)
+        data["neurobench"] = {"synops": {"effective_acs": acs, "effective_macs": 5.0, "dense": 1e4},
+                              "activation_sparsity": sparsity}
+        (d / "results.json").write_text(json.dumps(data))
+    line = [ln for ln in render_leaderboard(tmp_path, commit="abc").splitlines() if "demo t1 LIF" in ln][0]
+    assert line.endswith("| 200, 5 (n=2) | 0.800 |")
