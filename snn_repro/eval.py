@@ -216,8 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="test", choices=SPLITS)
     p.add_argument("--out", help="where to write the eval record (default: <run dir>/eval/...)")
     args = p.parse_args(argv)
+    import logging
+
     from snn_repro.app import _error_line, _expected_errors
 
+    for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # start-up notices: the one line below says it all
     try:
         evaluate(args.path, args.overrides, args.ckpt, args.split, args.out)
     except (EvalError, *_expected_errors()) as e:

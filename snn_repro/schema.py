@@ -78,7 +78,8 @@ class PathsSchema:
 FIXED = {"dataset": DatasetSchema, "loss": LossSchema, "paths": PathsSchema}
 TOP_LEVEL = {"dataset", "encoder", "neuron", "learning_rule", "augmentation", "arch", "optimizer", "scheduler",
              "trainer", "logger", "callbacks", "paths", "task_name", "seed", "readout", "loss", "fold_time", "test",
-             "ckpt_path", "ckpt_force", "tags", "meta", "table", "smoke", "experiment"}
+             "ckpt_path", "ckpt_force", "tags", "meta", "table", "smoke", "experiment", "optimized_metric",
+             "hparams_search"}
 CHOICES = {"readout": {"membrane", "rate", "count"}, "dataset.kind": {"static", "events"}}
 # precisions whose spike counts equal float32's: mixed precision keeps neuron states, sums and counts in float32
 # (snn_repro.neurons.base); "-true" half or double precision would put the states themselves in that dtype
@@ -149,6 +150,10 @@ def validate(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if value is not None and value not in allowed:
             errors.append(f"{key}: {value!r} is not one of {sorted(allowed)}")
+    optimized = OmegaConf.select(cfg, "optimized_metric")
+    if optimized is not None and not str(optimized).startswith(("val/", "best/val")):
+        errors.append(f"optimized_metric: {optimized!r} is not a validation metric (a search must never select "
+                      f"on the test split: use val/acc, val/loss, best/val_acc)")
     precision = OmegaConf.select(cfg, "trainer.precision")
     if precision is not None and str(precision) not in PRECISIONS:
         errors.append(f"trainer.precision: {precision!r} is not supported (neuron states and spike counts stay "

@@ -25,6 +25,8 @@ from snn_repro.distributed import launch_rank, per_rank_batch
 from snn_repro.module import SNNModule
 from snn_repro.network import build_network
 from snn_repro.schema import ConfigError, validate
+from snn_repro.summary import print_start
+from snn_repro.wandb_logger import run_name, write_summary
 from snn_repro.tables.confighash import config_hash
 from snn_repro.tables.job import table_context
 from snn_repro.tables.smoke import apply_smoke
@@ -175,6 +177,10 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
                           f"complete); to evaluate a trained run use python -m snn_repro.eval")
     chash = config_hash(cfg)
     table = _configure_table_job(cfg)
+    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    if wandb_cfg is not None and wandb_cfg.get("name") is None:
+        with open_dict(cfg):
+            wandb_cfg.name = run_name(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = SNNDataModule(cfg.dataset, cfg.augmentation, cfg.seed)
     datamodule.setup()  # a missing dataset fails here, before any model or logger exists
@@ -183,6 +189,7 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     module = build_module(cfg)
     if ckpt_path:  # another architecture: one line, not a state_dict traceback
         check_fits(ckpt_path, read_checkpoint(ckpt_path), module)
+    print_start(cfg, module)
     loggers = _instantiate_all(cfg.logger)
     callbacks = _instantiate_all(cfg.callbacks)
     if not loggers:  # the learning-rate monitor needs a logger to write to
@@ -215,6 +222,8 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
             final_test = _test(trainer, module, datamodule)  # last epoch (spike and energy summaries: these weights)
             metrics.update(final_test)
         metrics.update(protocol_metrics(history.history, final_test, held_out_test, held_out_epoch))
+        write_summary(loggers, metrics, {k: v for k, v in metrics.items()
+                                         if k.startswith(("best/", "paper_protocol/", "held_out/"))})
     finally:
         for logger in loggers:
             logger.finalize("success")
@@ -259,4 +268,6 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     print(f"done: test acc {pct['last_epoch/test_acc']} last epoch, {pct['paper_protocol/test_acc']} best over "
           f"epochs (paper protocol, selects on test), {pct['held_out/test_acc']} held-out (checkpoint chosen on "
           f"val/acc) | {spikes:.1f} spikes/sample | {wall:.1f} s | results: {out}")
+    if cfg.get("optimized_metric"):  # what a sweeper (Optuna) optimises: a validation metric, never the test one
+        return metrics.get(cfg.optimized_metric, float("nan"))
     return acc

@@ -16,9 +16,25 @@ def logged_in() -> bool:
 
 
 def make_wandb_logger(project: str, save_dir: str, group: str | None = None, job_type: str = "train",
-                      tags: list[str] | None = None, **kwargs):
+                      tags: list[str] | None = None, name: str | None = None, **kwargs):
     from lightning.pytorch.loggers import WandbLogger
 
     offline = os.environ.get("WANDB_MODE") not in ("online", "run") and not logged_in()
-    return WandbLogger(project=project, save_dir=save_dir, group=group, job_type=job_type,
+    return WandbLogger(project=project, save_dir=save_dir, group=group, job_type=job_type, name=name,
                        tags=list(tags or []), offline=offline, **kwargs)
+
+
+def run_name(cfg) -> str:
+    """A W&B run name a reader recognises: the table row, or dataset / neuron / rule, and the seed."""
+    meta = cfg.get("meta") or {}
+    if meta.get("table") and meta.get("row"):
+        return f"{meta['table']} {meta['row']} seed{cfg.seed}"
+    target = lambda node: str((node or {}).get("_target_", "?")).rsplit(".", 1)[-1]  # noqa: E731
+    return f"{cfg.dataset.name} {target(cfg.neuron)} {target(cfg.learning_rule)} seed{cfg.seed}"
+
+
+def write_summary(loggers, metrics: dict[str, float], best: dict[str, float]) -> None:
+    """W&B summary: the last value of every metric (``last/...``) and the best ones (``best/...``)."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            logger.experiment.summary.update({**{f"last/{k}": v for k, v in metrics.items()}, **best})

@@ -47,6 +47,11 @@ def test_eval_of_a_run_dir_repeats_the_test_of_training(run_dir):
     assert record["checkpoint"].endswith("checkpoints/last.ckpt") and record["samples"] == 3 * 32
 
 
+def test_every_run_writes_its_plots(run_dir):
+    for name in ("learning_curves", "firing_rate", "spike_raster"):
+        assert (run_dir / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
 def test_eval_overrides_change_the_data_not_the_model(run_dir, tmp_path):
     out = tmp_path / "rec.json"
     r = run_eval(str(run_dir / "checkpoints" / "last.ckpt"), "dataset.batch_size=16", "--out", str(out))
@@ -89,3 +94,19 @@ def test_held_out_split_and_best_checkpoint(run_dir):
     assert r.returncode == 0, r.stderr
     record = json.loads((run_dir / "eval" / "best_epoch_000-digits-val.json").read_text())
     assert record["samples"] == min(3 * 32, trained["split"]["val"]) and 0.0 <= record["metrics"]["val/acc"] <= 1.0
+
+
+def test_export_command_writes_nir_and_onnx(run_dir, tmp_path):
+    import nir
+
+    from snn_repro.export import main, simulate_nir
+
+    assert main([str(run_dir), "--format", "nir", "--out", str(tmp_path / "m.nir")]) == 0
+    graph = nir.read(str(tmp_path / "m.nir"))
+    module = snn_repro.load(run_dir)
+    x = torch.rand(8, 2, 1, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(simulate_nir(graph, x)[0], module.net(x), rtol=1e-5, atol=1e-5)
+    assert main([str(run_dir), "--format", "onnx", "--batch", "2"]) == 0
+    assert (run_dir / "export" / "model.onnx").stat().st_size > 0
+    assert main([str(tmp_path / "missing"), "--format", "nir"]) == 1

@@ -110,3 +110,18 @@ def test_static_metrics_per_layer():
     assert s["layers"]["3_conv"]["zero_weights"] == 6 * 9 and s["layers"]["3_conv"]["weights"] == 6 * 4 * 9
     assert s["layers"]["6_linear"]["zero_weights"] == 4 * 6  # rows 0, 3, 6, 9 of a 6 -> 10 linear
     assert s["parameter_count"] == sum(p.numel() for p in net.parameters())
+
+
+def test_measuring_callbacks_leave_the_config_hash_alone(cfg_factory):
+    from omegaconf import open_dict
+
+    from snn_repro.tables.confighash import config_hash
+
+    cfg = cfg_factory("+experiment=bpsa/cifar10")
+    before = config_hash(cfg)
+    with open_dict(cfg):  # a finished table row must not rerun because these were added to the defaults
+        del cfg.callbacks["neurobench"], cfg.callbacks["plots"], cfg["optimized_metric"]
+    assert config_hash(cfg) == before
+    with open_dict(cfg):
+        cfg.callbacks.spike_counter = None
+    assert config_hash(cfg) != before  # other callbacks still count

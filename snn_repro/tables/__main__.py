@@ -3,6 +3,7 @@
   list                                   every artefact: make target, datasets, status
   run NAME [--seeds 0,1] [--rows A,B] [--smoke] [--force] [--dry-run] [-- hydra overrides...]
   aggregate NAME|all [--smoke]           (re)write results/<paper>/<id>.md/.csv from the runs on disk
+  aggregate DIR [--metric M] [--over K]  any multirun directory: mean ± std (n) per override combination
   leaderboard                            results/leaderboard.md
 NAME is <paper>_<id> or <paper>-<id> (e.g. asf_t1). Overrides after `--` go to every job (e.g. trainer=gpu,
 hydra/launcher=local, hydra/launcher=slurm hydra.launcher.partition=gpu).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from snn_repro.tables.catalog import discover_tables, load_table
 
@@ -39,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("aggregate")
     a.add_argument("name")
     a.add_argument("--smoke", action="store_true")
+    a.add_argument("--metric", default="test/acc", help="for a multirun directory: the results.json metric")
+    a.add_argument("--over", default="seed", help="for a multirun directory: comma-separated keys averaged over")
     sub.add_parser("leaderboard")
     args = p.parse_args(argv)
 
@@ -53,6 +57,15 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
         rows = args.rows.split(",") if args.rows else None
         return run_table(_name(args.name), seeds, rows, args.smoke, args.force, extra, dry_run=args.dry_run)
+    if args.cmd == "aggregate" and Path(args.name).is_dir():
+        from snn_repro.tables.multirun import aggregate_multirun
+
+        try:
+            aggregate_multirun(args.name, args.metric, tuple(args.over.split(",")))
+        except FileNotFoundError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
     if args.cmd == "aggregate":
         from snn_repro.tables.aggregate import aggregate
         from snn_repro.tables.runner import SMOKE_DIR

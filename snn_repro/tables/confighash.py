@@ -13,10 +13,12 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-IGNORED_TOP_LEVEL = ("paths", "hydra", "logger", "tags", "meta", "table", "ckpt_path", "ckpt_force", "task_name")
+IGNORED_TOP_LEVEL = ("paths", "hydra", "logger", "tags", "meta", "table", "ckpt_path", "ckpt_force", "task_name",
+                     "optimized_metric")  # what a search reads back, not how the run trains
 IGNORED_KEYS = ("trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.default_root_dir",
                 "trainer.log_every_n_steps", "dataset.root", "dataset.cache_dir", "dataset.num_workers",
-                "callbacks.resume")  # how often to checkpoint does not change the numbers (tests/resume)
+                "callbacks.resume",  # how often to checkpoint does not change the numbers (tests/resume)
+                "callbacks.neurobench", "callbacks.plots")  # they only read the test pass and draw
 PATH_MARKERS = ("${paths.", "${hydra:", "${oc.env:")
 
 

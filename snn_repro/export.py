@@ -1,0 +1,315 @@
+"""Export a trained network: ``python -m snn_repro.export <run dir | checkpoint> --format nir|onnx [--out PATH]``.
+
+NIR (the Neuromorphic Intermediate Representation read by snntorch, spikingjelly, sinabs, norse, Lava, ...):
+the network from its input (the encoder's output, one time step) to its output (the last layer's, before the
+readout) as a chain of NIR nodes: ``conv`` -> Conv2d, ``linear`` -> Affine / Linear (a ``bn`` right after either is
+folded into its weights), ``avgpool`` -> AvgPool2d, ``flatten`` -> Flatten, ``vote`` -> Linear (the group mean),
+``dropout`` -> nothing (identity at inference). Neurons become NIR's continuous-time neurons, discretised by Euler
+steps of ``dt`` so that one step is one of ours:
+    LIF (u_t = leak * u_{t-1} + x_t, hard reset to 0):  LIF(tau = dt / (1 - leak), r = 1 / (1 - leak), v_leak = 0,
+                                                         v_threshold = Vth, v_reset = 0);  IF (leak 1): IF(r = 1 / dt)
+    PLIF (k = sigmoid(w) = 1 / tau):                     LIF(tau = dt / k, r = 1 if decay_input else 1 / k)
+    BPSA / BPSA+BPTA (values are LIF's, decay lambda):   LIF as above (their gradients are training-only)
+    AIA (f = identity forward): LIF;  cached AIA:        Scale(beta) then LIF
+Surrogate gradients, detached resets and BPTA's residual path shape only the backward and are not exported.
+NIR fires at v > v_threshold: a neuron firing at u >= Vth (``strict: false``) exports with a note (the two differ
+only where u equals Vth exactly). What NIR cannot express stops the export with one line naming the layer: MAP-SNN's
+multi-spike neurons, max pooling, ReLU, the MAP-SNN synapse / polarity branches, the residual block, a bn not after
+a conv/linear. ``simulate_nir`` runs a NIR graph with the same discretisation (the round-trip test holds its spikes
+to snn_repro's).
+
+ONNX: the whole sequence [T, B, ...] -> [T, B, K] (T and B fixed, ``--batch``) through the neurons' reference step
+forms (``fused`` off), so the graph holds only standard ops; the readout is not part of it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from snn_repro.layers import SharedDropout, TimeFolded
+from snn_repro.network import SpikingNetwork
+from snn_repro.neurons.base import Neuron
+
+FORMATS = ("nir", "onnx")
+
+
+class ExportError(ValueError):
+    pass
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().to(torch.float32).numpy()
+
+
+def neuron_nodes(name: str, neuron: Neuron, shape: tuple, dt: float) -> list:
+    """The NIR node(s) of one neuron layer with per-step input ``shape`` (module docstring for the mapping)."""
+    import nir
+
+    from snn_repro.neurons.aia import AIA, CachedAIA
+    from snn_repro.neurons.bpsa import BPSA
+    from snn_repro.neurons.lif import LIF
+    from snn_repro.neurons.plif import PLIF
+
+    full = lambda v: np.full(shape, v, dtype=np.float32)  # noqa: E731
+    threshold = float(neuron.threshold)
+    if not isinstance(neuron, (LIF, BPSA, PLIF)):
+        raise ExportError(f"{name}: {type(neuron).__name__} has no NIR equivalent (NIR's neurons emit one spike per "
+                          f"step and reset or leak as IF / LIF / CubaLIF)")
+    if not getattr(neuron, "strict", False):  # BPSA's node fires at u >= Vth too
+        print(f"note: {name} fires at u >= Vth; NIR's neurons fire at v > v_threshold (the same unless u == Vth)",
+              file=sys.stderr)
+    if isinstance(neuron, AIA) and neuron.forward_f != "identity":
+        raise ExportError(f"{name}: AIA with forward_f={neuron.forward_f!r} transforms its input non-linearly; "
+                          f"NIR has no such node")
+    pre = []
+    if isinstance(neuron, CachedAIA):  # f(x) = beta * x, per channel or shared
+        beta = neuron.beta.detach().reshape(-1, *([1] * (len(shape) - 1))) if neuron.beta.numel() > 1 else \
+            neuron.beta.detach().reshape(())
+        pre = [nir.Scale(_np(beta.expand(shape)).copy())]
+    if isinstance(neuron, PLIF):
+        k = float(torch.sigmoid(neuron.w.detach()))
+        return pre + [nir.LIF(tau=full(dt / k), r=full(1.0 if neuron.decay_input else 1.0 / k), v_leak=full(0.0),
+                              v_threshold=full(threshold), v_reset=full(0.0))]
+    leak = float(neuron.decay if isinstance(neuron, BPSA) else neuron.leak)
+    if leak == 1.0:
+        return pre + [nir.IF(r=full(1.0 / dt), v_threshold=full(threshold), v_reset=full(0.0))]
+    return pre + [nir.LIF(tau=full(dt / (1 - leak)), r=full(1.0 / (1 - leak)), v_leak=full(0.0),
+                          v_threshold=full(threshold), v_reset=full(0.0))]
+
+
+def _fold_bn(node, bn: nn.modules.batchnorm._BatchNorm):
+    """A Conv2d / Affine node with the inference-mode batch norm after it folded into weight and bias."""
+    import nir
+
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps) if bn.affine else 1 / torch.sqrt(
+        bn.running_var + bn.eps)
+    shift = (bn.bias.detach() if bn.affine else 0) - bn.running_mean * scale
+    scale, shift = _np(scale), _np(shift)
+    w = node.weight * scale.reshape(-1, *([1] * (node.weight.ndim - 1)))
+    b = (getattr(node, "bias", None) if getattr(node, "bias", None) is not None else 0) * scale + shift
+    if isinstance(node, nir.Conv2d):
+        return nir.Conv2d(node.input_shape, w, node.stride, node.padding, node.dilation, node.groups, b)
+    return nir.Affine(w, b)
+
+
+def to_nir(net: SpikingNetwork, input_shape, dt: float = 1e-3):
+    """The NIR graph of ``net`` for per-step inputs of ``input_shape`` (C, H, W) or (features,)."""
+    import nir
+
+    from snn_repro.ops.vote import Vote
+
+    shape = tuple(int(s) for s in input_shape)
+    nodes: dict = {"input": nir.Input(input_type={"input": np.array(shape)})}
+    chain = ["input"]
+    probe = torch.zeros(1, *shape)
+    net = net.eval()
+    for name, layer in zip(net.names, net.layers):
+        if isinstance(layer, Neuron):
+            for node in neuron_nodes(name, layer, shape, dt):
+                key = f"{name}.scale" if isinstance(node, nir.Scale) else name
+                nodes[key] = node
+                chain.append(key)
+            continue
+        if isinstance(layer, SharedDropout):
+            continue
+        if not isinstance(layer, TimeFolded):
+            raise ExportError(f"{name}: {type(layer).__name__} runs along time with its own state; NIR has no such node")
+        m = layer.module
+        if isinstance(m, nn.Conv2d):
+            if m.padding_mode != "zeros" or isinstance(m.padding, str):
+                raise ExportError(f"{name}: conv padding {m.padding!r} ({m.padding_mode}) has no NIR form")
+            node = nir.Conv2d(input_shape=shape[1:], weight=_np(m.weight), stride=m.stride, padding=m.padding,
+                              dilation=m.dilation, groups=m.groups,
+                              bias=_np(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32))
+        elif isinstance(m, nn.Linear):
+            node = nir.Affine(_np(m.weight), _np(m.bias)) if m.bias is not None else nir.Linear(_np(m.weight))
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            prev = nodes[chain[-1]]
+            if not isinstance(prev, (nir.Conv2d, nir.Affine, nir.Linear)):
+                raise ExportError(f"{name}: batch norm after {chain[-1]} ({type(prev).__name__}); NIR has no batch "
+                                  f"norm, and only one right after a conv / linear folds into its weights")
+            nodes[chain[-1]] = _fold_bn(prev, m)
+            node = None
+        elif isinstance(m, nn.AvgPool2d):
+            if m.ceil_mode or not m.count_include_pad:
+                raise ExportError(f"{name}: average pooling with ceil_mode / count_include_pad=False has no NIR form")
+            pair = lambda v: np.array(v if isinstance(v, (tuple, list)) else (v, v))  # noqa: E731
+            node = nir.AvgPool2d(kernel_size=pair(m.kernel_size), stride=pair(m.stride), padding=pair(m.padding))
+        elif isinstance(m, nn.Flatten):
+            node = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=m.start_dim - 1,
+                               end_dim=m.end_dim if m.end_dim < 0 else m.end_dim - 1)
+        elif isinstance(m, Vote):  # the mean of each class's voters: a fixed linear map
+            k = shape[-1] // m.per_class
+            node = nir.Linear(np.kron(np.eye(k, dtype=np.float32), np.full((1, m.per_class), 1 / m.per_class,
+                                                                            dtype=np.float32)))
+        else:
+            raise ExportError(f"{name}: {type(m).__name__} has no NIR node (exportable: conv, linear, bn after "
+                              f"them, avgpool, flatten, vote, dropout, IF/LIF-type neurons)")
+        with torch.no_grad():
+            probe = m(probe)
+        shape = tuple(probe.shape[1:])
+        if node is not None:
+            nodes[name] = node
+            chain.append(name)
+    nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
+    chain.append("output")
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])),
+                        metadata={"producer": "snn_repro", "dt": dt})
+
+
+# --- a NIR simulator with the discretisation of the module docstring ----------------------------------------------
+def _order(graph) -> list[str]:
+    incoming = {k: [a for a, b in graph.edges if b == k] for k in graph.nodes}
+    done, order = set(), []
+    while len(order) < len(graph.nodes):
+        ready = [k for k in graph.nodes if k not in done and all(a in done for a in incoming[k])]
+        if not ready:
+            raise ExportError("NIR graph has a cycle: this simulator runs feed-forward graphs only")
+        for k in ready:
+            done.add(k)
+            order.append(k)
+    return order
+
+
+def simulate_nir(graph, x_seq: torch.Tensor, dt: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run ``graph`` on [T, B, ...] by Euler steps of ``dt`` (default: the graph's metadata) -> (output sequence,
+    spikes of every neuron node [T, B, ...])."""
+    import nir
+    import torch.nn.functional as F
+
+    dt = float(dt if dt is not None else graph.metadata.get("dt", 1e-3))
+    t_ = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+    order = _order(graph)
+    incoming = {k: [a for a, b in graph.edges if b == k] for k in graph.nodes}
+    state: dict[str, torch.Tensor] = {}
+    outputs, spikes = [], {k: [] for k, n in graph.nodes.items() if isinstance(n, (nir.LIF, nir.IF))}
+    for x in x_seq.to(torch.float64).unbind(0):  # float64: the tau / r products round-trip without drift
+        values: dict[str, torch.Tensor] = {}
+        for key in order:
+            node = graph.nodes[key]
+            v = x if isinstance(node, nir.Input) else sum(values[a] for a in incoming[key])
+            if isinstance(node, nir.Affine):
+                v = v @ t_(node.weight).T + t_(node.bias)
+            elif isinstance(node, nir.Linear):
+                v = v @ t_(node.weight).T
+            elif isinstance(node, nir.Scale):
+                v = v * t_(node.scale)
+            elif isinstance(node, nir.Conv2d):
+                v = F.conv2d(v, t_(node.weight), t_(node.bias), tuple(node.stride), tuple(node.padding),
+                             tuple(node.dilation), int(node.groups))
+            elif isinstance(node, nir.AvgPool2d):
+                v = F.avg_pool2d(v, tuple(int(k) for k in node.kernel_size), tuple(int(s) for s in node.stride),
+                                 tuple(int(p) for p in node.padding))
+            elif isinstance(node, nir.SumPool2d):
+                k = tuple(int(k) for k in node.kernel_size)
+                v = F.avg_pool2d(v, k, tuple(int(s) for s in node.stride), tuple(int(p) for p in node.padding),
+                                 divisor_override=1)
+            elif isinstance(node, nir.Flatten):
+                v = v.flatten(node.start_dim + 1, node.end_dim if node.end_dim < 0 else node.end_dim + 1)
+            elif isinstance(node, (nir.LIF, nir.IF)):
+                u = state.get(key, torch.zeros_like(v))
+                if isinstance(node, nir.LIF):
+                    k = dt / t_(node.tau)
+                    u = u + k * (t_(node.v_leak) - u) + k * t_(node.r) * v
+                else:
+                    u = u + dt * t_(node.r) * v
+                z = (u > t_(node.v_threshold)).to(u.dtype)
+                reset = t_(node.v_reset) if node.v_reset is not None else torch.zeros_like(u)
+                state[key] = torch.where(z.bool(), reset, u)
+                spikes[key].append(z)
+                v = z
+            elif not isinstance(node, (nir.Input, nir.Output)):
+                raise ExportError(f"NIR node {key}: {type(node).__name__} is not simulated here")
+            values[key] = v
+        outputs.append(values[order[-1]])
+    return torch.stack(outputs).to(x_seq.dtype), {k: torch.stack(s).to(x_seq.dtype) for k, s in spikes.items()}
+
+
+# --- ONNX ---------------------------------------------------------------------------------------------------------
+@contextmanager
+def reference_forms(net: nn.Module):
+    """Every neuron of ``net`` runs its reference loop over ``step`` (standard ops only) inside the block."""
+    neurons = [m for m in net.modules() if isinstance(m, Neuron)]
+    saved = [m.__dict__.get("fused") for m in neurons]
+    for m in neurons:
+        m.fused = False
+    try:
+        yield net
+    finally:
+        for m, f in zip(neurons, saved):
+            if f is None:
+                del m.fused
+            else:
+                m.fused = f
+
+
+def to_onnx(net: SpikingNetwork, input_shape, time_steps: int, path: str | Path, batch: int = 1) -> Path:
+    """``net`` on [T, batch, *input_shape] -> [T, batch, K] as an ONNX file (shapes fixed at export: the traced
+    time folding reshapes by them)."""
+    import warnings
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = torch.zeros(time_steps, batch, *[int(s) for s in input_shape])
+    net = net.eval().cpu()
+    with reference_forms(net), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["spikes_in"], output_names=["out"])
+    return path
+
+
+def export(path: str | Path, fmt: str, out: str | Path | None = None, which: str = "last", dt: float = 1e-3,
+           batch: int = 1) -> Path:
+    from snn_repro.eval import load_module, run_dir_of
+
+    if fmt not in FORMATS:
+        raise ExportError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    module = load_module(path, which=which, map_location="cpu")
+    cfg = module.config
+    shape = cfg["dataset"]["input_shape"]
+    target = Path(out) if out else run_dir_of(Path(module.checkpoint_path)) / "export" / f"model.{fmt}"
+    if fmt == "nir":
+        import nir
+
+        graph = to_nir(module.net, shape, dt)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        nir.write(str(target), graph)
+    else:
+        to_onnx(module.net, shape, module.encoder.time_steps, target, batch)
+    print(f"export: {fmt} graph of {module.checkpoint_path} -> {target} (input: the encoder's output, "
+          f"{module.encoder.time_steps} steps of {list(shape)}; readout {cfg.get('readout')} not included)")
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m snn_repro.export", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("path", help="a run directory (its checkpoints/) or a .ckpt file")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--out", help="output file (default: <run dir>/export/model.<format>)")
+    p.add_argument("--ckpt", default="last", choices=["last", "best"])
+    p.add_argument("--dt", type=float, default=1e-3, help="NIR time step in seconds (one step of the network)")
+    p.add_argument("--batch", type=int, default=1, help="ONNX batch size (fixed in the graph)")
+    args = p.parse_args(argv)
+    from snn_repro.app import _error_line, _expected_errors
+    from snn_repro.eval import EvalError
+
+    try:
+        export(args.path, args.format, args.out, args.ckpt, args.dt, args.batch)
+    except (ExportError, EvalError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except _expected_errors() as e:
+        print(_error_line(e), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

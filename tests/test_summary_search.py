@@ -1,0 +1,57 @@
+"""Start-up printout (config tree, model summary), tab completion, and the Optuna search on the validation metric."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from snn_repro.results import ROOT
+from snn_repro.summary import config_tree, model_table
+from snn_repro.train import build_module
+from tests.conftest import run_cli
+
+FAST = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false", "logger=none"]
+
+
+def render(obj) -> str:
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))
+    console.print(obj)
+    return console.export_text()
+
+
+def test_model_summary_counts_parameters_and_neurons(cfg_factory):
+    cfg = cfg_factory("arch=mlp")
+    module = build_module(cfg)
+    text = render(model_table(module, cfg.dataset.input_shape))
+    # mlp on 8x8 digits: 64 -> 128 (+bias) -> LIF(128) -> 10 (+bias)
+    total = [ln for ln in text.splitlines() if "total" in ln][0]
+    assert f"{64 * 128 + 128 + 128 * 10 + 10:,}" in total and "128" in total.split("│")[-2]
+    assert "[128]" in text and "LIF" in text
+    tree = render(config_tree(cfg))
+    assert tree.index("dataset") < tree.index("trainer") and "name: digits" in tree
+
+
+def test_tab_completion_of_python_m_snn_repro():
+    script = (f"source {ROOT}/scripts/completion.bash; COMP_LINE='python -m snn_repro neuron=bps'; "
+              f"_snn_repro_complete; echo \"${{COMPREPLY[@]}}\"")
+    env = {**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
+    r = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert set(r.stdout.split()) == {"neuron=bpsa", "neuron=bpsa_baseline", "neuron=bpsa_bpta"}, r.stderr
+
+
+def test_optuna_search_optimises_the_validation_metric(tmp_path):
+    r = run_cli("-m", "hparams_search=demo", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2",
+                *FAST, f"paths.log_dir={tmp_path}")
+    assert r.returncode == 0, r.stderr
+    assert "┏" in r.stdout and "total" in r.stdout  # the model summary printed at start
+    (best,) = list(tmp_path.rglob("optimization_results.yaml"))
+    vals = [json.loads(p.read_text())["metrics"]["val/acc"] for p in tmp_path.rglob("results.json")]
+    assert len(vals) == 2 and yaml.safe_load(best.read_text())["best_value"] == max(vals)
+
+
+def test_search_on_the_test_split_is_refused(tmp_path):
+    r = run_cli(*FAST, "optimized_metric=test/acc", f"paths.log_dir={tmp_path}")
+    assert r.returncode == 1 and "optimized_metric: 'test/acc' is not a validation metric" in r.stderr
