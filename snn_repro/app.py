@@ -15,6 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from snn_repro.results import ROOT
 
 OmegaConf.register_new_resolver("snn_root", lambda: str(ROOT), replace=True)
+# steps of a fixed simulated duration at a given step length (both in ms): `T: ${snn_steps:300,${dataset.framing.value}}`
+OmegaConf.register_new_resolver("snn_steps", lambda total, step: int(round(float(total) / float(step))), replace=True)
 # a deprecation inside Lightning itself, not actionable by users
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 

@@ -78,7 +78,7 @@ class PathsSchema:
 FIXED = {"dataset": DatasetSchema, "loss": LossSchema, "paths": PathsSchema}
 TOP_LEVEL = {"dataset", "encoder", "neuron", "learning_rule", "augmentation", "arch", "optimizer", "scheduler",
              "trainer", "logger", "callbacks", "paths", "task_name", "seed", "readout", "loss", "fold_time", "test",
-             "ckpt_path", "tags", "meta", "table", "smoke", "experiment"}
+             "ckpt_path", "tags", "meta", "table", "experiment"}
 CHOICES = {"readout": {"membrane", "rate", "count"}, "dataset.kind": {"static", "events"}}
 # precisions whose spike counts equal float32's: mixed precision keeps neuron states, sums and counts in float32
 # (snn_repro.neurons.base); "-true" half or double precision would put the states themselves in that dtype

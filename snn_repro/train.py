@@ -22,10 +22,8 @@ from snn_repro.callbacks.resume import AtomicCheckpointIO, ResumeState, read_che
 from snn_repro.datamodule import SNNDataModule
 from snn_repro.module import SNNModule
 from snn_repro.network import build_network
+from snn_repro.confighash import config_hash
 from snn_repro.schema import validate
-from snn_repro.tables.confighash import config_hash
-from snn_repro.tables.job import table_context
-from snn_repro.tables.smoke import apply_smoke
 
 
 def _best_checkpoint(trainer: L.Trainer, monitor: str) -> str | None:
@@ -112,29 +110,35 @@ def resolve_ckpt(cfg: DictConfig, expected_hash: str | None = None) -> str | Non
     return str(last)
 
 
-def _configure_table_job(cfg: DictConfig) -> dict | None:
-    """Inside a table sweep: row and paper value into `meta`, W&B group / tags / job type into the logger."""
-    ctx = table_context(cfg)
-    if ctx is None:
+def _table_job(cfg: DictConfig) -> dict | None:
+    """Inside a table sweep (a `table:` node composed in): the table and the W&B group, tags and job type."""
+    node = cfg.get("table")
+    if not node:
         return None
+    paper, tid = str(node.paper), str(node.id)
+    group = f"{paper}-{tid}"
+    experiment, arch = "custom", "custom"
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+        experiment, arch = str(choices.get("experiment", experiment)), str(choices.get("arch", arch))
     with open_dict(cfg):
-        cfg.meta.table = f"{ctx['paper']}-{ctx['id']}"
-        cfg.meta.row = ctx["row"]
-        cfg.meta.paper_value = ctx["paper_value"]
         wandb = (cfg.get("logger") or {}).get("wandb")
         if wandb is not None:
-            wandb.group = ctx["group"]
-            wandb.job_type = ctx["job_type"]
-            wandb.tags = sorted({*[str(t) for t in cfg.tags], *ctx["tags"]})
-    return ctx
+            wandb.group = group
+            wandb.job_type = f"{group}-row"
+            wandb.tags = sorted({*[str(t) for t in cfg.tags], paper, group, str(cfg.dataset.name), f"arch:{arch}",
+                                 f"T{cfg.dataset.T}"})
+    return {"paper": paper, "id": tid, "experiment": experiment, "metric": str(node.get("metric", "test/acc")),
+            "group": group}
 
 
 def train(cfg: DictConfig, start: float | None = None) -> float:
     start = start or time.time()
-    apply_smoke(cfg)
     validate(cfg)
     chash = config_hash(cfg)
-    table = _configure_table_job(cfg)
+    table = _table_job(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = SNNDataModule(cfg.dataset, cfg.augmentation, cfg.seed)
     datamodule.setup()  # a missing dataset fails here, before any model or logger exists

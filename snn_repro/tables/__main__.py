@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from snn_repro.tables.catalog import discover_tables, load_table
+from snn_repro.tables.catalog import TableConfigError, discover_tables, load_table
 
 
 def _name(s: str) -> str:
@@ -20,6 +20,14 @@ def _name(s: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except TableConfigError as e:  # an unknown or malformed table: one line (an unknown one lists the valid ones)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
     if "--" in argv:

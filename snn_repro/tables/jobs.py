@@ -31,8 +31,8 @@ def _read_json(path: Path) -> dict | None:
 
 
 def job_state(table: Table, row: str, seed: int, base: Path | None = None) -> JobState:
-    experiment = table.rows[row]
-    d = job_dir(table, experiment, seed, base)
+    experiment = table.rows[row].experiment
+    d = job_dir(table, table.rows[row], seed, base)
     res, fail = d / "results.json", d / "failed.json"
     # the newer of the two files is what the last attempt of this job ended with
     res_t = res.stat().st_mtime if res.exists() else None
@@ -52,8 +52,8 @@ def job_state(table: Table, row: str, seed: int, base: Path | None = None) -> Jo
 def table_seeds(table: Table, base: Path | None = None) -> list[int]:
     """The table's seeds and any other seed a job was run with (`--seeds`), found on disk."""
     found = set(table.seeds)
-    for experiment in table.rows.values():
-        d = job_dir(table, experiment, 0, base).parent
+    for row in table.rows.values():
+        d = job_dir(table, row, 0, base).parent
         if d.is_dir():
             found |= {int(p.name[4:]) for p in d.glob("seed*") if p.name[4:].isdigit()}
     return sorted(found)

@@ -6,6 +6,7 @@ failed ones, and skips complete ones whose results.json carries the config hash 
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -14,41 +15,43 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from snn_repro.confighash import config_hash
 from snn_repro.results import ROOT
-from snn_repro.tables.catalog import RESULTS_DIR, Table, load_table, runs_dir
-from snn_repro.tables.confighash import config_hash
+from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, load_table, runs_dir
 from snn_repro.tables.jobs import COMPLETE, FAILED, table_jobs
 
 SMOKE_DIR = ROOT / "logs" / "smoke"
-SUBDIR = "${hydra.runtime.choices.experiment}/seed${seed}"  # = catalog.job_dir
+SMOKE = "+debug=smoke"  # after +experiment, so that it overrides the experiment's settings
 
 
 def _is_hydra_override(o: str) -> bool:
     return o.lstrip("+~").startswith("hydra")
 
 
-def compose_job(table: Table, experiment: str, seed: int, smoke: bool = False, extra: list[str] = ()):
-    """The config a job of this table will run with (as the job composes it), smoke settings applied."""
+def job_overrides(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = ()) -> list[str]:
+    """The command-line overrides of one job, in the order its sweep gives them."""
+    return [f"+table={table.name}", f"+experiment={row.experiment}", *row.override_args(), f"seed={seed}",
+            *([SMOKE] if smoke else []), *[o for o in extra if not _is_hydra_override(o)]]
+
+
+def compose_job(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = ()):
+    """The config a job of this table will run with (as the job composes it)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    import snn_repro.app  # noqa: F401  (registers the ${snn_root:} resolver)
-    from snn_repro.tables.smoke import apply_smoke
+    import snn_repro.app  # noqa: F401  (registers the ${snn_root:} and ${snn_steps:} resolvers)
 
-    overrides = [f"+table={table.name}", f"+experiment={experiment}", f"seed={seed}",
-                 *(["+smoke=true"] if smoke else []), *[o for o in extra if not _is_hydra_override(o)]]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
+            return compose("config", overrides=job_overrides(table, row, seed, smoke, extra))
     finally:
         GlobalHydra.instance().clear()
-    return apply_smoke(cfg)
 
 
 @dataclass
 class Plan:
-    run: dict[str, list[int]]  # experiment -> seeds to run
+    run: dict[str, list[int]]  # row id -> seeds to run
     skipped: list[tuple[str, int, str]]  # (row, seed, why)
     rerun: list[tuple[str, int, str]]  # (row, seed, why)
 
@@ -59,35 +62,63 @@ def plan_table(table: Table, seeds: list[int] | None = None, rows: list[str] | N
     skipped, rerun = [], []
     for job in table_jobs(table, seeds, rows, base):
         if job.state == COMPLETE and not force:
-            wanted = config_hash(compose_job(table, job.experiment, job.seed, smoke, extra))
+            wanted = config_hash(compose_job(table, table.rows[job.row], job.seed, smoke, extra))
             if job.results.get("config_hash") == wanted:
                 skipped.append((job.row, job.seed, f"complete, config {wanted}"))
                 continue
             rerun.append((job.row, job.seed, f"config changed ({job.results.get('config_hash')} -> {wanted})"))
         elif job.state != "missing":
             rerun.append((job.row, job.seed, "forced" if force else job.state))
-        if job.seed not in run[job.experiment]:
-            run[job.experiment].append(job.seed)
+        if job.seed not in run[job.row]:
+            run[job.row].append(job.seed)
     return Plan(dict(run), skipped, rerun)
+
+
+def _subdir(table: Table, row: Row) -> str:
+    """hydra.sweep.subdir giving each job of a command its directory: the experiment, the name suffix of its
+    fixed overrides, and of its swept values as interpolations (expanded per job)."""
+    suffix = ""
+    for key, spec in table.names.items():
+        if key in row.overrides and spec.get("job"):
+            if "job_plain_at" in spec and row.overrides[key] == spec["job_plain_at"]:
+                continue
+            value = "${" + key + "}" if key in row.swept else str(row.overrides[key])
+            suffix += str(spec["job"]).replace("{}", value)
+    return "${hydra.runtime.choices.experiment}" + suffix + "/seed${seed}"
 
 
 def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = False, extra: list[str] = (),
                    base: Path | None = None) -> list[list[str]]:
-    """One multirun per distinct seed set (usually one in all): rows x seeds as a Hydra sweep."""
-    by_seeds: dict[tuple[int, ...], list[str]] = defaultdict(list)
-    for experiment, seeds in plan.run.items():
-        by_seeds[tuple(sorted(seeds))].append(experiment)
+    """Hydra multiruns over rows x sweep values x seeds, one per distinct (seeds, fixed overrides, job naming);
+    usually one in all. The table's sweep axes are handed to Hydra's sweeper as comma-separated values."""
+    per_experiment: dict[tuple, list[tuple]] = defaultdict(list)  # (seeds, fixed, subdir, experiment) -> values
+    for row_id, seeds in plan.run.items():
+        row = table.rows[row_id]
+        fixed = tuple((k, v) for k, v in row.overrides.items() if k not in row.swept)
+        key = (tuple(sorted(seeds)), fixed, _subdir(table, row), row.experiment)
+        per_experiment[key].append(tuple(row.swept.items()))
+    groups: dict[tuple, list[str]] = defaultdict(list)  # experiments sharing seeds, overrides, naming and values
+    for (seeds, fixed, subdir, experiment), combos in per_experiment.items():
+        groups[(seeds, fixed, subdir, tuple(combos))].append(experiment)
     commands = []
-    for seeds, experiments in by_seeds.items():
-        commands.append([
-            sys.executable, "-m", "snn_repro", "-m", f"+table={table.name}",
-            f"+experiment={','.join(experiments)}", f"seed={','.join(map(str, seeds))}",
-            *(["+smoke=true"] if smoke else []),
-            f"ckpt_path={'null' if force else 'last'}",
-            "hydra/callbacks=aggregate",
-            f"hydra.sweep.dir={runs_dir(table, base)}", f"hydra.sweep.subdir={SUBDIR}",
-            *extra,
-        ])
+    for (seeds, fixed, subdir, combos), experiments in groups.items():
+        axes = [k for k, _ in combos[0]]
+        values = [list(dict.fromkeys(dict(c)[k] for c in combos)) for k in axes]
+        product = len(combos) == len(list(itertools.product(*values)))
+        # Hydra's sweeper expands comma-separated values (a product); other value sets run one command each
+        sweeps = [[f"{k}={','.join(map(str, vs))}" for k, vs in zip(axes, values)]] if product else \
+            [[f"{k}={v}" for k, v in c] for c in combos]
+        for swept in sweeps:
+            commands.append([
+                sys.executable, "-m", "snn_repro", "-m", f"+table={table.name}",
+                f"+experiment={','.join(experiments)}", *Row("", "", dict(fixed)).override_args(), *swept,
+                f"seed={','.join(map(str, seeds))}",
+                *([SMOKE] if smoke else []),
+                f"ckpt_path={'null' if force else 'last'}",
+                "hydra/callbacks=aggregate",
+                f"hydra.sweep.dir={runs_dir(table, base)}", f"hydra.sweep.subdir={subdir}",
+                *extra,
+            ])
     return commands
 
 
@@ -132,9 +163,9 @@ def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None 
         print(f"re-run: {table.name} {row} seed {seed} ({why})")
     commands = sweep_commands(table, plan, smoke, force, list(extra), base)
     if force and not dry_run:
-        for experiment, job_seeds in plan.run.items():
+        for row_id, job_seeds in plan.run.items():
             for seed in job_seeds:
-                _set_aside(runs_dir(table, base) / experiment / f"seed{seed}")
+                _set_aside(runs_dir(table, base) / table.rows[row_id].job / f"seed{seed}")
     status = 0
     for cmd in commands:
         print("run:", " ".join(cmd[1:]), flush=True)

@@ -23,8 +23,9 @@ def test_sweep_runs_then_skips_then_forces(tmp_path):
     for exp, row in (("lif", "LIF"), ("if", "IF")):
         res = json.loads((runs / exp / "seed0" / "results.json").read_text())
         assert res["status"] == "complete" and res["config"]["dataset"]["synthetic"] is True
-        assert res["table"]["row"] == row and res["table"]["paper_value"] == 90.0
-        assert res["config"]["meta"]["paper_value"] == 90.0
+        assert res["table"] == {"paper": "demo", "id": "t1", "experiment": f"demo/{exp}", "metric": "test/acc",
+                                "group": "demo-t1"}
+        assert res["config"]["table"]["rows"][row]["paper"] == 90.0  # the table, paper values included, beside it
     md = (tmp_path / "demo" / "t1.md").read_text()
     assert "| LIF | demo/lif | 90.0 |" in md and "(n=1)" in md
 
@@ -36,9 +37,9 @@ def test_sweep_runs_then_skips_then_forces(tmp_path):
     # a failed job is re-run; a changed config re-runs the row
     (runs / "if" / "seed0" / "failed.json").write_text('{"status": "failed", "error": "error: x"}')
     plan = plan_table(load_table("demo_t1"), seeds=[0], smoke=True, base=tmp_path)
-    assert plan.run == {"demo/if": [0]} and plan.rerun == [("IF", 0, "failed")]
+    assert plan.run == {"IF": [0]} and plan.rerun == [("IF", 0, "failed")]
     plan = plan_table(load_table("demo_t1"), seeds=[0], smoke=True, base=tmp_path, extra=["neuron.threshold=0.5"])
-    assert sorted(plan.run) == ["demo/if", "demo/lif"]
+    assert sorted(plan.run) == ["IF", "LIF"]
 
     forced = _run_table(tmp_path, "'force': True", "'rows': ['LIF']")
     assert forced.returncode == 0, forced.stderr
