@@ -3,7 +3,8 @@ gradients of the input, the initial state and every parameter, on random inputs.
 import pytest
 import torch
 
-from snn_repro.neurons import LIF
+from snn_repro.neurons import LIF, aia, bpsa, plif
+from snn_repro.neurons import map as mapsnn
 from snn_repro.neurons.fused import FUSED_FORMS, fused_form
 
 
@@ -40,16 +41,10 @@ def rand_seq(T=15, shape=(3, 4, 2, 2), low=-0.3, high=1.0, seed=0):
     return torch.rand((T, *shape), generator=g) * (high - low) + low
 
 
-bpsa = pytest.importorskip("snn_repro.neurons.bpsa")
-
-
 @pytest.mark.parametrize("residual", [0.0, 0.2])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_bpsa(residual, with_state):
     compare(lambda: bpsa.BPSA(threshold=0.5, decay=0.9, residual=residual), rand_seq(low=0.0, high=0.6), with_state)
-
-
-aia = pytest.importorskip("snn_repro.neurons.aia")
 
 
 @pytest.mark.parametrize("forward_f", ["identity", "half_square"])
@@ -103,18 +98,12 @@ def test_cached_aia_runs_as_one_function_on_the_unscaled_input():
     assert any(t.data_ptr() == x.data_ptr() for t in saved)
 
 
-plif = pytest.importorskip("snn_repro.neurons.plif")
-
-
 @pytest.mark.parametrize("decay_input", [True, False])
 @pytest.mark.parametrize("detach,surrogate", [(False, "rectangular"), (True, "atan")])
 @pytest.mark.parametrize("with_state", [False, True])
 def test_plif(decay_input, detach, surrogate, with_state):
     compare(lambda: plif.PLIF(threshold=0.5, decay_input=decay_input, detach_reset=detach, surrogate=surrogate),
             rand_seq(low=-0.3, high=1.2), with_state)
-
-
-mapsnn = pytest.importorskip("snn_repro.neurons.map")
 
 
 @pytest.mark.parametrize("pattern", ["ssp", "linear", "sfa"])
