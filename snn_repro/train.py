@@ -193,6 +193,7 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         "seed": cfg.seed,
         "command": results.command_line(),
         "git_commit": results.git_commit(),
+        "code_version": results.code_version(),
         "wall_time_s": wall,
         "epochs": trainer.current_epoch,
         "versions": results.package_versions(),

@@ -1,7 +1,7 @@
 """python -m snn_repro.tables {list,run,aggregate,leaderboard} ...
 
   list                                   every artefact: make target, datasets, status
-  run NAME [--seeds 0,1] [--rows A,B] [--smoke] [--force] [--dry-run] [-- hydra overrides...]
+  run NAME [--seeds 0,1] [--rows A,B] [--smoke] [--force | --keep-stale] [--dry-run] [-- hydra overrides...]
   aggregate NAME|all [--smoke]           (re)write results/<paper>/<id>.md/.csv from the runs on disk
   leaderboard                            results/leaderboard.md
 NAME is <paper>_<id> or <paper>-<id> (e.g. asf_t1). Overrides after `--` go to every job (e.g. trainer=gpu,
@@ -43,6 +43,8 @@ def _main(argv: list[str] | None = None) -> int:
     r.add_argument("--rows", help="comma-separated row ids; default: all")
     r.add_argument("--smoke", action="store_true", help="synthetic data, 2 batches, CPU; writes under logs/smoke/")
     r.add_argument("--force", action="store_true", help="re-run complete jobs too, from scratch")
+    r.add_argument("--keep-stale", action="store_true",
+                   help="keep complete jobs made under other code (default: list them and stop)")
     r.add_argument("--dry-run", action="store_true", help="print the plan and the commands only")
     a = sub.add_parser("aggregate")
     a.add_argument("name")
@@ -60,7 +62,8 @@ def _main(argv: list[str] | None = None) -> int:
 
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
         rows = args.rows.split(",") if args.rows else None
-        return run_table(_name(args.name), seeds, rows, args.smoke, args.force, extra, dry_run=args.dry_run)
+        return run_table(_name(args.name), seeds, rows, args.smoke, args.force, extra, dry_run=args.dry_run,
+                         keep_stale=args.keep_stale)
     if args.cmd == "aggregate":
         from snn_repro.tables.aggregate import aggregate
         from snn_repro.tables.runner import SMOKE_DIR

@@ -2,7 +2,9 @@
 
 Every job writes into its own stable directory, ``<base>/<paper>/<id>/runs/<experiment>/seed<seed>``, and is started
 with ``ckpt_path=last``: running the same table again resumes interrupted jobs from their last checkpoint, re-runs
-failed ones, and skips complete ones whose results.json carries the config hash the job would have now.
+failed ones, and skips complete ones whose results.json carries the config hash the job would have now. A complete
+job made under other code (its ``code_version``, a hash of the package and conf) is stale: the run lists the stale
+jobs and stops, unless ``force`` re-runs them (with every other job) or ``keep_stale`` keeps them.
 """
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ import shutil
 import subprocess
 import sys
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from snn_repro.confighash import config_hash
-from snn_repro.results import ROOT
+from snn_repro.results import ROOT, code_version
 from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, load_table, runs_dir
 from snn_repro.tables.jobs import COMPLETE, FAILED, table_jobs
 
@@ -54,24 +56,35 @@ class Plan:
     run: dict[str, list[int]]  # row id -> seeds to run
     skipped: list[tuple[str, int, str]]  # (row, seed, why)
     rerun: list[tuple[str, int, str]]  # (row, seed, why)
+    stale: list[tuple[str, int, str]] = field(default_factory=list)  # complete under the same config, other code
 
 
 def plan_table(table: Table, seeds: list[int] | None = None, rows: list[str] | None = None, smoke: bool = False,
-               force: bool = False, extra: list[str] = (), base: Path | None = None) -> Plan:
+               force: bool = False, extra: list[str] = (), base: Path | None = None,
+               keep_stale: bool = False) -> Plan:
     run: dict[str, list[int]] = defaultdict(list)
-    skipped, rerun = [], []
+    skipped, rerun, stale = [], [], []
+    code = code_version()
     for job in table_jobs(table, seeds, rows, base):
         if job.state == COMPLETE and not force:
             wanted = config_hash(compose_job(table, table.rows[job.row], job.seed, smoke, extra))
-            if job.results.get("config_hash") == wanted:
-                skipped.append((job.row, job.seed, f"complete, config {wanted}"))
+            made = job.results.get("code_version") or "unknown"
+            if job.results.get("config_hash") != wanted:
+                rerun.append((job.row, job.seed, f"config changed ({job.results.get('config_hash')} -> {wanted})"))
+            elif made == code or keep_stale:
+                kept = "" if made == code else f", made under code {made}: kept"
+                skipped.append((job.row, job.seed, f"complete, config {wanted}{kept}"))
                 continue
-            rerun.append((job.row, job.seed, f"config changed ({job.results.get('config_hash')} -> {wanted})"))
+            elif smoke:  # a smoke run costs seconds: re-run it rather than ask
+                rerun.append((job.row, job.seed, f"made under code {made}"))
+            else:
+                stale.append((job.row, job.seed, f"made under code {made}, now {code}"))
+                continue
         elif job.state != "missing":
             rerun.append((job.row, job.seed, "forced" if force else job.state))
         if job.seed not in run[job.row]:
             run[job.row].append(job.seed)
-    return Plan(dict(run), skipped, rerun)
+    return Plan(dict(run), skipped, rerun, stale)
 
 
 def _subdir(table: Table, row: Row) -> str:
@@ -145,7 +158,8 @@ def run_script(table: Table, smoke: bool = False, runs: Path | None = None) -> i
 
 
 def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None = None, smoke: bool = False,
-              force: bool = False, extra: list[str] = (), base: Path | None = None, dry_run: bool = False) -> int:
+              force: bool = False, extra: list[str] = (), base: Path | None = None, dry_run: bool = False,
+              keep_stale: bool = False) -> int:
     """Plan, report skips, launch the sweep(s), aggregate. Returns the exit status (non-zero if a sweep failed)."""
     from snn_repro.tables.aggregate import aggregate
 
@@ -156,7 +170,14 @@ def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None 
     unknown = sorted(set(rows or []) - set(table.rows))
     if unknown:
         raise SystemExit(f"error: {table.name} has no rows {unknown} (rows: {list(table.rows)})")
-    plan = plan_table(table, seeds, rows, smoke, force, list(extra), base)
+    plan = plan_table(table, seeds, rows, smoke, force, list(extra), base, keep_stale)
+    if plan.stale:
+        for row, seed, why in plan.stale:
+            print(f"stale: {table.name} {row} seed {seed} ({why})")
+        print(f"error: {len(plan.stale)} complete job(s) of {table.name} were made under other code: re-run them "
+              f"with --force (FORCE=1), or keep them with --keep-stale (KEEP_STALE=1); nothing was run",
+              file=sys.stderr)
+        return 2
     for row, seed, why in plan.skipped:
         print(f"skip: {table.name} {row} seed {seed} ({why})")
     for row, seed, why in plan.rerun:
