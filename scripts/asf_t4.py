@@ -72,9 +72,9 @@ def main(argv=None) -> int:
     if args.smoke:
         args.neurons = min(args.neurons, 200)
     args.out = args.out or ROOT / ("logs/smoke/asf" if args.smoke else "results/asf")
-    import yaml
+    from snn_repro.tables.catalog import load_table
 
-    paper = yaml.safe_load((ROOT / "snn_repro" / "paper_values" / "asf.yaml").read_text())["t4"]
+    paper = load_table("asf_t4").paper_values
     torch.set_num_threads(1)  # small tensors: extra threads only contend with other jobs on a shared machine
     start = time.time()
     produced = table(args.fan_in, args.weight, args.T, args.neurons, args.vth, args.seed)

@@ -1,4 +1,4 @@
-from snn_repro.app import main
+from snn_repro.app import cli
 
 if __name__ == "__main__":
-    main()
+    cli()

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import functools
+import hashlib
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
@@ -55,6 +57,17 @@ def git_commit() -> str:
         return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+@functools.lru_cache(maxsize=None)
+def code_version() -> str:
+    """A hash of the code a run's numbers can depend on: the package's Python files and the configs
+    (snn_repro/**/*.py, conf/**/*.yaml), by content, so it means the same in a checkout, a copy or an install."""
+    h = hashlib.sha256()
+    for base, pattern in ((ROOT / "snn_repro", "*.py"), (ROOT / "conf", "*.yaml")):
+        for path in sorted(base.rglob(pattern)):
+            h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def package_versions() -> dict[str, str]:

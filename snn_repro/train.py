@@ -24,12 +24,10 @@ from snn_repro.datamodule import SNNDataModule
 from snn_repro.distributed import launch_rank, per_rank_batch
 from snn_repro.module import SNNModule
 from snn_repro.network import build_network
+from snn_repro.confighash import config_hash
 from snn_repro.schema import ConfigError, validate
 from snn_repro.summary import print_start
 from snn_repro.wandb_logger import run_name, write_summary
-from snn_repro.tables.confighash import config_hash
-from snn_repro.tables.job import table_context
-from snn_repro.tables.smoke import apply_smoke
 
 
 def _best_checkpoint(trainer: L.Trainer, monitor: str) -> str | None:
@@ -129,21 +127,38 @@ def resolve_ckpt(cfg: DictConfig, expected_hash: str | None = None) -> str | Non
     return str(last)
 
 
-def _configure_table_job(cfg: DictConfig) -> dict | None:
-    """Inside a table sweep: row and paper value into `meta`, W&B group / tags / job type into the logger."""
-    ctx = table_context(cfg)
-    if ctx is None:
+def _table_job(cfg: DictConfig) -> dict | None:
+    """Inside a table sweep (a `table:` node composed in): the table and the W&B group, tags and job type."""
+    node = cfg.get("table")
+    if not node:
         return None
+    paper, tid = str(node.paper), str(node.id)
+    group = f"{paper}-{tid}"
+    experiment, arch = "custom", "custom"
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+        experiment, arch = str(choices.get("experiment", experiment)), str(choices.get("arch", arch))
     with open_dict(cfg):
-        cfg.meta.table = f"{ctx['paper']}-{ctx['id']}"
-        cfg.meta.row = ctx["row"]
-        cfg.meta.paper_value = ctx["paper_value"]
         wandb = (cfg.get("logger") or {}).get("wandb")
         if wandb is not None:
-            wandb.group = ctx["group"]
-            wandb.job_type = ctx["job_type"]
-            wandb.tags = sorted({*[str(t) for t in cfg.tags], *ctx["tags"]})
-    return ctx
+            wandb.group = group
+            wandb.job_type = f"{group}-row"
+            wandb.tags = sorted({*[str(t) for t in cfg.tags], paper, group, str(cfg.dataset.name), f"arch:{arch}",
+                                 f"T{cfg.dataset.T}"})
+    return {"paper": paper, "id": tid, "experiment": experiment, "row": _row_of(cfg, node, experiment),
+            "metric": str(node.get("metric", "test/acc")), "group": group}
+
+
+def _row_of(cfg: DictConfig, node: DictConfig, experiment: str) -> str | None:
+    """The table row this job runs: the row of its experiment whose overrides the config holds, with the values
+    of the table's sweep axes (`IF dataset.T=200`)."""
+    for row_id, row in (node.get("rows") or {}).items():
+        if row.get("experiment") == experiment and all(
+                OmegaConf.select(cfg, k) == v for k, v in (row.get("overrides") or {}).items()):
+            return " ".join([str(row_id)] + [f"{k}={OmegaConf.select(cfg, k)}" for k in (node.get("sweep") or {})])
+    return None
 
 
 def _plugins() -> list:
@@ -169,18 +184,17 @@ def _check_distributed(cfg: DictConfig, trainer: L.Trainer) -> None:
 
 def train(cfg: DictConfig, start: float | None = None) -> float:
     start = start or time.time()
-    apply_smoke(cfg)
     validate(cfg)
     if cfg.trainer.get("max_epochs") == 0 or cfg.trainer.get("max_steps") == 0:
         key = "max_epochs" if cfg.trainer.get("max_epochs") == 0 else "max_steps"
         raise ConfigError(f"trainer.{key}=0 trains nothing (results.json would report an untrained network as "
                           f"complete); to evaluate a trained run use python -m snn_repro.eval")
     chash = config_hash(cfg)
-    table = _configure_table_job(cfg)
+    table = _table_job(cfg)
     wandb_cfg = (cfg.get("logger") or {}).get("wandb")
     if wandb_cfg is not None and wandb_cfg.get("name") is None:
         with open_dict(cfg):
-            wandb_cfg.name = run_name(cfg)
+            wandb_cfg.name = run_name(cfg, table)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = SNNDataModule(cfg.dataset, cfg.augmentation, cfg.seed)
     datamodule.setup()  # a missing dataset fails here, before any model or logger exists
@@ -244,6 +258,7 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         "seed": cfg.seed,
         "command": results.command_line(),
         "git_commit": results.git_commit(),
+        "code_version": results.code_version(),
         "wall_time_s": wall,
         "started": start,  # which attempt of a job is the newest (snn_repro/tables/jobs.py)
         "epochs": trainer.current_epoch,

@@ -24,11 +24,11 @@ def make_wandb_logger(project: str, save_dir: str, group: str | None = None, job
                        tags=list(tags or []), offline=offline, **kwargs)
 
 
-def run_name(cfg) -> str:
-    """A W&B run name a reader recognises: the table row, or dataset / neuron / rule, and the seed."""
-    meta = cfg.get("meta") or {}
-    if meta.get("table") and meta.get("row"):
-        return f"{meta['table']} {meta['row']} seed{cfg.seed}"
+def run_name(cfg, table: dict | None = None) -> str:
+    """A W&B run name a reader recognises: the table row (``table``: the job's table, see train._table_job), or
+    dataset / neuron / rule, and the seed."""
+    if table and table.get("row"):
+        return f"{table['group']} {table['row']} seed{cfg.seed}"
     target = lambda node: str((node or {}).get("_target_", "?")).rsplit(".", 1)[-1]  # noqa: E731
     return f"{cfg.dataset.name} {target(cfg.neuron)} {target(cfg.learning_rule)} seed{cfg.seed}"
 

@@ -115,7 +115,7 @@ def test_static_metrics_per_layer():
 def test_measuring_callbacks_leave_the_config_hash_alone(cfg_factory):
     from omegaconf import open_dict
 
-    from snn_repro.tables.confighash import config_hash
+    from snn_repro.confighash import config_hash
 
     cfg = cfg_factory("+experiment=bpsa/cifar10")
     before = config_hash(cfg)

@@ -1,7 +1,7 @@
 """python -m snn_repro.tables {list,run,aggregate,leaderboard} ...
 
   list                                   every artefact: make target, datasets, status
-  run NAME [--seeds 0,1] [--rows A,B] [--smoke] [--force] [--dry-run] [-- hydra overrides...]
+  run NAME [--seeds 0,1] [--rows A,B] [--smoke] [--force | --keep-stale] [--dry-run] [-- hydra overrides...]
   aggregate NAME|all [--smoke]           (re)write results/<paper>/<id>.md/.csv from the runs on disk
   aggregate DIR [--metric M] [--over K]  any multirun directory: mean ± std (n) per override combination
   leaderboard                            results/leaderboard.md
@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from snn_repro.tables.catalog import discover_tables, load_table
+from snn_repro.tables.catalog import TableConfigError, discover_tables, load_table
 
 
 def _name(s: str) -> str:
@@ -22,6 +22,14 @@ def _name(s: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except TableConfigError as e:  # an unknown or malformed table: one line (an unknown one lists the valid ones)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
     if "--" in argv:
@@ -37,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--rows", help="comma-separated row ids; default: all")
     r.add_argument("--smoke", action="store_true", help="synthetic data, 2 batches, CPU; writes under logs/smoke/")
     r.add_argument("--force", action="store_true", help="re-run complete jobs too, from scratch")
+    r.add_argument("--keep-stale", action="store_true",
+                   help="keep complete jobs made under other code (default: list them and stop)")
     r.add_argument("--dry-run", action="store_true", help="print the plan and the commands only")
     a = sub.add_parser("aggregate")
     a.add_argument("name")
@@ -56,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
         rows = args.rows.split(",") if args.rows else None
-        return run_table(_name(args.name), seeds, rows, args.smoke, args.force, extra, dry_run=args.dry_run)
+        return run_table(_name(args.name), seeds, rows, args.smoke, args.force, extra, dry_run=args.dry_run,
+                         keep_stale=args.keep_stale)
     if args.cmd == "aggregate" and Path(args.name).is_dir():
         from snn_repro.tables.multirun import aggregate_multirun
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from snn_repro.results import atomic_file, git_commit, write_atomic
-from snn_repro.tables.catalog import RESULTS_DIR, Table, paper_reference, paper_value
+from snn_repro.tables.catalog import RESULTS_DIR, Table, paper_reference
 from snn_repro.tables.jobs import COMPLETE, FAILED, INTERRUPTED, JobState, metric_value, table_jobs
 
 CSV_FIELDS = ("row", "experiment", "paper", "mean", "std", "n", "difference", "status", "error")
@@ -74,9 +74,9 @@ class RowResult:
 def row_results(table: Table, base: Path | None = None) -> list[RowResult]:
     jobs = table_jobs(table, base=base)
     out = []
-    for row, experiment in table.rows.items():
+    for row, spec in table.rows.items():
         mine = [j for j in jobs if j.row == row]
-        r = RowResult(row, experiment, paper_value(table.paper, table.id, row), jobs=mine)
+        r = RowResult(row, " ".join([spec.experiment, *spec.override_args()]), spec.paper, jobs=mine)
         protocols = protocol_metrics(table.metric)
         for j in mine:
             if j.state != COMPLETE:
@@ -153,7 +153,7 @@ def _observed_conventions(rows: list[RowResult]) -> list[str]:
 
 def extra_metrics(table: Table) -> dict[str, str]:
     """A table's further columns (``extra_metrics``: a name -> metric map, or a list of metrics), e.g. Table 6's
-    firing rate and E_ANN/E_SNN. Their paper values are ``<id>_<name>`` in the paper-values file."""
+    firing rate and E_ANN/E_SNN. Their paper values are each row's ``paper_extra.<name>``."""
     extra = table.extra.get("extra_metrics") or {}
     return {m.rsplit("/", 1)[-1]: m for m in extra} if isinstance(extra, list) else dict(extra)
 
@@ -165,7 +165,7 @@ def _extra_rows(table: Table, rows: list[RowResult]) -> list[tuple[str, str, str
         for r in rows:
             values = [v for j in r.jobs if j.state == COMPLETE
                       for v in [metric_value(j.results, metric)] if v is not None]
-            out.append((name, metric, r.row, paper_value(table.paper, f"{table.id}_{name}", r.row), values))
+            out.append((name, metric, r.row, table.rows[r.row].paper_extra.get(name), values))
     return out
 
 
@@ -183,7 +183,7 @@ def _protocol_table(table: Table, rows: list[RowResult], unit: str, seeds: list[
     best = bool(table.extra.get("best_of_seeds"))
     err = " (error = 100 − accuracy)" if unit == "error" else ""
     lines = [f"Test {unit} in %{err}, mean ± sample std (n completed seeds), seeds {seeds}. The paper column is "
-             f"{paper_reference(table.paper)}, not a result of this project; the paper reports {selects}.", "",
+             f"{paper_reference(table)}, not a result of this project; the paper reports {selects}.", "",
              "- **paper protocol**: what the paper's code reports, the highest test accuracy over epochs. It "
              "**selects on test**: not a held-out number. Difference = its mean − paper (percentage points).",
              "- **last epoch**: the test accuracy of the final weights.",
@@ -228,7 +228,7 @@ def render_markdown(table: Table, rows: list[RowResult], commit: str, command: s
     if protocol_metrics(table.metric) is None:
         lines += [f"Metric: `{table.metric}` ({unit} in %), seeds {seeds}; reproduced = mean ± sample std over "
                   f"completed seeds; difference = reproduced − paper (percentage points). The paper column is "
-                  f"{paper_reference(table.paper)}, not a result of this project.", "",
+                  f"{paper_reference(table)}, not a result of this project.", "",
                   "| row | experiment | paper | reproduced mean ± std (n) | difference | status |",
                   "|---|---|---|---|---|---|"]
         for r in rows:
@@ -259,7 +259,7 @@ def render_markdown(table: Table, rows: list[RowResult], commit: str, command: s
     lines += ["", "## Provenance", "",
               f"- aggregated with `{command}` at commit {commit}",
               f"- runs made at commit(s): {', '.join(commits) if commits else DASH}",
-              f"- table config: conf/table/{table.name}.yaml; paper values: snn_repro/paper_values/{table.paper}.yaml",
+              f"- table config and paper values: conf/table/{table.name}.yaml",
               ""]
     return "\n".join(lines)
 

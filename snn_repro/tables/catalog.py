@@ -1,12 +1,19 @@
-"""Where tables live: the checklist of the papers' artefacts, the table configs in conf/table/, the papers' values.
+"""Where tables live: the checklist of the papers' artefacts and the table configs in conf/table/.
 
-A table config (`conf/table/<paper>_<id>.yaml`) holds one `table:` node: paper, id, title, datasets, metric, seeds,
-rows (row id -> experiment), conventions and script. Paper values are `snn_repro/paper_values/<paper>.yaml`:
-`{<id>: {<row id>: value as printed}}`.
+A table config (`conf/table/<paper>_<id>.yaml`) is one artefact as data, in one `table:` node:
+  paper, id, title, datasets, metric, seeds, conventions, script (a script artefact), extra_metrics;
+  rows:  <row id>: {experiment: <paper>/<name>, overrides: {key: value}, paper: value, paper_extra: {name: value}}
+  sweep: {<key>: [values]}  axes every row runs at (Hydra's sweeper expands them); a swept row's `paper` maps each
+         value to the paper's number;
+  names: {<key>: {row: "_T{}", job: "_t{}", job_plain_at: <value>}}  how a value of a key (swept, or a row override)
+         extends the row id and the job's directory name (none at `job_plain_at`);
+  paper_reference: what the paper column holds when it is not a paper's printed value (the demo);
+  paper_values: {<row>: value} for a script artefact (rows written by its script).
+The paper values live only here.
 """
 from __future__ import annotations
 
-import functools
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +23,32 @@ import yaml
 from snn_repro.results import ROOT
 
 TABLE_DIR = ROOT / "conf" / "table"
-PAPER_VALUES_DIR = ROOT / "snn_repro" / "paper_values"
 CHECKLIST = Path(__file__).with_name("checklist.yaml")
 RESULTS_DIR = ROOT / "results"
 PAPERS = ("asf", "apbs", "aia", "bpsa", "map")
+
+
+@dataclass
+class Row:
+    """One row of a table as run: an experiment, the overrides that make it this row, the paper's value(s)."""
+    id: str
+    experiment: str
+    overrides: dict[str, Any] = field(default_factory=dict)  # row overrides and this row's sweep values
+    job: str = ""  # the job's directory under runs/ (the experiment, extended by `names`)
+    paper: Any = None
+    paper_extra: dict[str, Any] = field(default_factory=dict)
+    swept: dict[str, Any] = field(default_factory=dict)  # the sweep axes' values of this row
+
+    def override_args(self) -> list[str]:
+        return [f"{k}={_override_value(v)}" for k, v in self.overrides.items()]
+
+
+def _override_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_override_value(x) for x in v) + "]"
+    return str(v)
 
 
 @dataclass
@@ -30,9 +59,13 @@ class Table:
     datasets: list[str] = field(default_factory=list)
     metric: str = "test/acc"
     seeds: list[int] = field(default_factory=lambda: [0])
-    rows: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, Row] = field(default_factory=dict)  # expanded: one per declared row and sweep value
+    sweep: dict[str, list] = field(default_factory=dict)
+    names: dict[str, dict] = field(default_factory=dict)
     conventions: dict[str, Any] = field(default_factory=dict)
     script: str | None = None
+    paper_reference: str | None = None
+    paper_values: dict[str, Any] = field(default_factory=dict)  # a script artefact's values
     config_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys beyond the fixed format (e.g. extra_metrics)
 
@@ -48,12 +81,49 @@ class Table:
     def group(self) -> str:  # the W&B group
         return f"{self.paper}-{self.id}"
 
-    def row_of(self, experiment: str) -> str | None:
-        return next((row for row, exp in self.rows.items() if exp == experiment), None)
-
 
 class TableConfigError(ValueError):
     pass
+
+
+def table_names() -> list[str]:
+    return sorted(p.stem for p in TABLE_DIR.glob("*.yaml"))
+
+
+def _suffix(names: dict[str, dict], values: dict[str, Any], part: str) -> str:
+    out = ""
+    for key, spec in names.items():
+        if key in values and spec.get(part):
+            if part == "job" and "job_plain_at" in spec and values[key] == spec["job_plain_at"]:
+                continue
+            out += str(spec[part]).replace("{}", str(values[key]))
+    return out
+
+
+def _expand_rows(path: Path, declared: dict, sweep: dict[str, list], names: dict[str, dict]) -> dict[str, Row]:
+    rows: dict[str, Row] = {}
+    axes = list(sweep)
+    for rid, spec in (declared or {}).items():
+        if isinstance(spec, str):
+            spec = {"experiment": spec}
+        if not isinstance(spec, dict) or "experiment" not in spec:
+            raise TableConfigError(f"{path}: table.rows.{rid} needs an experiment")
+        unknown = set(spec) - {"experiment", "overrides", "paper", "paper_extra"}
+        if unknown:
+            raise TableConfigError(f"{path}: table.rows.{rid}: unknown keys {sorted(unknown)} "
+                                   "(known: experiment, overrides, paper, paper_extra)")
+        fixed = dict(spec.get("overrides") or {})
+        for combo in itertools.product(*(sweep[a] for a in axes)):
+            swept = dict(zip(axes, combo))
+            values = {**fixed, **swept}
+            row_id = f"{rid}{_suffix(names, swept, 'row')}"
+            paper = spec.get("paper")
+            if axes and isinstance(paper, dict):
+                paper = paper.get(combo[0] if len(combo) == 1 else "_".join(map(str, combo)))
+            rows[row_id] = Row(row_id, str(spec["experiment"]), values,
+                               f"{spec['experiment']}{_suffix(names, values, 'job')}", paper,
+                               dict(spec.get("paper_extra") or {}), swept)
+    return rows
 
 
 def load_table(name_or_path: str | Path) -> Table:
@@ -62,20 +132,23 @@ def load_table(name_or_path: str | Path) -> Table:
     if not path.suffix:
         path = TABLE_DIR / f"{name_or_path}.yaml"
     if not path.exists():
-        raise TableConfigError(f"no table config {path}")
+        raise TableConfigError(f"no table config {path} (tables: {', '.join(table_names())})")
     node = (yaml.safe_load(path.read_text()) or {}).get("table")
     if not isinstance(node, dict):
         raise TableConfigError(f"{path}: no `table:` node")
-    known = set(Table.__dataclass_fields__) - {"config_file", "extra"}
     for key in ("paper", "id"):
         if key not in node:
             raise TableConfigError(f"{path}: table.{key} is missing")
+    known = set(Table.__dataclass_fields__) - {"config_file", "extra", "rows"}
     table = Table(**{k: v for k, v in node.items() if k in known and (v is not None or k == "script")},
-                  config_file=path, extra={k: v for k, v in node.items() if k not in known})
+                  config_file=path, extra={k: v for k, v in node.items() if k not in known | {"rows"}})
     table.id, table.paper = str(table.id), str(table.paper)
-    table.rows = {str(k): str(v) for k, v in (table.rows or {}).items()}
+    table.sweep = {str(k): list(v) for k, v in (table.sweep or {}).items()}
+    table.names = {str(k): dict(v) for k, v in (table.names or {}).items()}
+    table.rows = _expand_rows(path, node.get("rows") or {}, table.sweep, table.names)
     table.seeds = [int(s) for s in (table.seeds or [0])]
     table.datasets = list(table.datasets or [])
+    table.paper_values = dict(table.paper_values or {})
     if path.stem != table.name:
         raise TableConfigError(f"{path}: file name must be {table.name}.yaml (paper_id)")
     return table
@@ -93,24 +166,9 @@ def discover_tables(errors: dict[str, str] | None = None) -> dict[str, Table]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
-def _paper_values(paper: str, mtime: float) -> dict:
-    return yaml.safe_load((PAPER_VALUES_DIR / f"{paper}.yaml").read_text()) or {}
-
-
-def paper_values(paper: str) -> dict:
-    path = PAPER_VALUES_DIR / f"{paper}.yaml"
-    return _paper_values(paper, path.stat().st_mtime) if path.exists() else {}
-
-
-def paper_reference(paper: str) -> str:
-    """What the "paper" column holds: the paper's printed value unless the values file says otherwise (the demo)."""
-    return str(paper_values(paper).get("reference") or "the value printed in the paper")
-
-
-def paper_value(paper: str, table_id: str, row: str) -> float | None:
-    value = (paper_values(paper).get(table_id) or {}).get(row)
-    return None if value is None else value
+def paper_reference(table: Table) -> str:
+    """What the "paper" column holds: the paper's printed value unless the table says otherwise (the demo)."""
+    return table.paper_reference or "the value printed in the paper"
 
 
 def checklist() -> dict[str, dict]:
@@ -121,6 +179,6 @@ def runs_dir(table: Table, base: Path | None = None) -> Path:
     return (base or RESULTS_DIR) / table.paper / table.id / "runs"
 
 
-def job_dir(table: Table, experiment: str, seed: int, base: Path | None = None) -> Path:
-    """The stable directory of one job: results/<paper>/<id>/runs/<experiment>/seed<seed>."""
-    return runs_dir(table, base) / experiment / f"seed{seed}"
+def job_dir(table: Table, row: Row, seed: int, base: Path | None = None) -> Path:
+    """The stable directory of one job: results/<paper>/<id>/runs/<row.job>/seed<seed>."""
+    return runs_dir(table, base) / row.job / f"seed{seed}"

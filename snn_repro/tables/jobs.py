@@ -36,8 +36,8 @@ def _started(path: Path, data: dict) -> float:
 
 
 def job_state(table: Table, row: str, seed: int, base: Path | None = None) -> JobState:
-    experiment = table.rows[row]
-    d = job_dir(table, experiment, seed, base)
+    experiment = table.rows[row].experiment
+    d = job_dir(table, table.rows[row], seed, base)
     res, fail = d / "results.json", d / "failed.json"
     # the newest attempt decides: the one that started last (its "started" time; the file's time for records
     # written before that field existed), not the one that ended last (an older attempt may end after a newer one)
@@ -57,8 +57,8 @@ def job_state(table: Table, row: str, seed: int, base: Path | None = None) -> Jo
 def table_seeds(table: Table, base: Path | None = None) -> list[int]:
     """The table's seeds and any other seed a job was run with (`--seeds`), found on disk."""
     found = set(table.seeds)
-    for experiment in table.rows.values():
-        d = job_dir(table, experiment, 0, base).parent
+    for row in table.rows.values():
+        d = job_dir(table, row, 0, base).parent
         if d.is_dir():
             found |= {int(p.name[4:]) for p in d.glob("seed*") if p.name[4:].isdigit()}
     return sorted(found)

@@ -7,14 +7,13 @@ from pathlib import Path
 
 from snn_repro.results import git_commit, write_atomic
 from snn_repro.tables.aggregate import DASH, _cell, _paper, _reproduced, protocol_metrics, row_results, summary
-from snn_repro.tables.catalog import RESULTS_DIR, discover_tables, paper_values
+from snn_repro.tables.catalog import RESULTS_DIR, Table, discover_tables
 from snn_repro.tables.jobs import COMPLETE
 
 
-def _not_a_paper(paper: str) -> str:
+def _not_a_paper(table: Table) -> str:
     """A marker for reference values that are not a paper's (the demo's invented numbers)."""
-    reference = paper_values(paper).get("reference")
-    return f" ({reference})" if reference else ""
+    return f" ({table.paper_reference})" if table.paper_reference else ""
 
 
 def _preprocessing(results: dict) -> str:
@@ -57,7 +56,7 @@ def render_leaderboard(base: Path | None = None, commit: str | None = None) -> s
             else:
                 numbers = (_reproduced(r), DASH, DASH)
             board[ds][_preprocessing(done[0].results)].append((method, table.metric, *numbers,
-                                                                _paper(r.paper) + _not_a_paper(table.paper),
+                                                                _paper(r.paper) + _not_a_paper(table),
                                                                 _neurobench(done)))
     lines = ["# Leaderboard: every method run here, per dataset", "",
              "Each number = mean ± std (n completed seeds), in %. Paper protocol = the highest test accuracy over "

@@ -2,7 +2,9 @@
 
 Every job writes into its own stable directory, ``<base>/<paper>/<id>/runs/<experiment>/seed<seed>``, and is started
 with ``ckpt_path=last``: running the same table again resumes interrupted jobs from their last checkpoint, re-runs
-failed ones, and skips complete ones whose results.json carries the config hash the job would have now.
+failed ones, and skips complete ones whose results.json carries the config hash the job would have now. A complete
+job made under other code (its ``code_version``, a hash of the package and conf) is stale: the run lists the stale
+jobs and stops, unless ``force`` re-runs them (with every other job) or ``keep_stale`` keeps them.
 
 One run of a table at a time: the runner holds a lock on ``<base>/<paper>/<id>/run.lock`` and a second one says so
 and exits. Each job's config is composed before the sweep starts; a job that does not compose (an override only
@@ -13,6 +15,7 @@ exits.
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import shutil
 import signal
@@ -21,84 +24,125 @@ import sys
 import time
 from collections import defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from snn_repro.results import ROOT
-from snn_repro.tables.catalog import RESULTS_DIR, Table, job_dir, load_table, runs_dir
-from snn_repro.tables.confighash import config_hash
+from snn_repro.confighash import config_hash
+from snn_repro.results import ROOT, code_version
+from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, job_dir, load_table, runs_dir
 from snn_repro.tables.jobs import COMPLETE, FAILED, table_jobs
 
 SMOKE_DIR = ROOT / "logs" / "smoke"
-SUBDIR = "${hydra.runtime.choices.experiment}/seed${seed}"  # = catalog.job_dir
+SMOKE = "+debug=smoke"  # after +experiment, so that it overrides the experiment's settings
 
 
 def _is_hydra_override(o: str) -> bool:
     return o.lstrip("+~").startswith("hydra")
 
 
-def compose_job(table: Table, experiment: str, seed: int, smoke: bool = False, extra: list[str] = ()):
-    """The config a job of this table will run with (as the job composes it), smoke settings applied."""
+def job_overrides(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = ()) -> list[str]:
+    """The command-line overrides of one job, in the order its sweep gives them."""
+    return [f"+table={table.name}", f"+experiment={row.experiment}", *row.override_args(), f"seed={seed}",
+            *([SMOKE] if smoke else []), *[o for o in extra if not _is_hydra_override(o)]]
+
+
+def compose_job(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = ()):
+    """The config a job of this table will run with (as the job composes it)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    import snn_repro.app  # noqa: F401  (registers the ${snn_root:} resolver)
-    from snn_repro.tables.smoke import apply_smoke
+    import snn_repro.app  # noqa: F401  (registers the ${snn_root:} and ${snn_steps:} resolvers)
 
-    overrides = [f"+table={table.name}", f"+experiment={experiment}", f"seed={seed}",
-                 *(["+smoke=true"] if smoke else []), *[o for o in extra if not _is_hydra_override(o)]]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            cfg = compose("config", overrides=overrides)
+            return compose("config", overrides=job_overrides(table, row, seed, smoke, extra))
     finally:
         GlobalHydra.instance().clear()
-    return apply_smoke(cfg)
 
 
 @dataclass
 class Plan:
-    run: dict[str, list[int]]  # experiment -> seeds to run
+    run: dict[str, list[int]]  # row id -> seeds to run
     skipped: list[tuple[str, int, str]]  # (row, seed, why)
     rerun: list[tuple[str, int, str]]  # (row, seed, why)
+    stale: list[tuple[str, int, str]] = field(default_factory=list)  # complete under the same config, other code
 
 
 def plan_table(table: Table, seeds: list[int] | None = None, rows: list[str] | None = None, smoke: bool = False,
-               force: bool = False, extra: list[str] = (), base: Path | None = None) -> Plan:
+               force: bool = False, extra: list[str] = (), base: Path | None = None,
+               keep_stale: bool = False) -> Plan:
     run: dict[str, list[int]] = defaultdict(list)
-    skipped, rerun = [], []
+    skipped, rerun, stale = [], [], []
+    code = code_version()
     for job in table_jobs(table, seeds, rows, base):
         if job.state == COMPLETE and not force:
-            wanted = config_hash(compose_job(table, job.experiment, job.seed, smoke, extra))
-            if job.results.get("config_hash") == wanted:
-                skipped.append((job.row, job.seed, f"complete, config {wanted}"))
+            wanted = config_hash(compose_job(table, table.rows[job.row], job.seed, smoke, extra))
+            made = job.results.get("code_version") or "unknown"
+            if job.results.get("config_hash") != wanted:
+                rerun.append((job.row, job.seed, f"config changed ({job.results.get('config_hash')} -> {wanted})"))
+            elif made == code or keep_stale:
+                kept = "" if made == code else f", made under code {made}: kept"
+                skipped.append((job.row, job.seed, f"complete, config {wanted}{kept}"))
                 continue
-            rerun.append((job.row, job.seed, f"config changed ({job.results.get('config_hash')} -> {wanted})"))
+            elif smoke:  # a smoke run costs seconds: re-run it rather than ask
+                rerun.append((job.row, job.seed, f"made under code {made}"))
+            else:
+                stale.append((job.row, job.seed, f"made under code {made}, now {code}"))
+                continue
         elif job.state != "missing":
             rerun.append((job.row, job.seed, "forced" if force else job.state))
-        if job.seed not in run[job.experiment]:
-            run[job.experiment].append(job.seed)
-    return Plan(dict(run), skipped, rerun)
+        if job.seed not in run[job.row]:
+            run[job.row].append(job.seed)
+    return Plan(dict(run), skipped, rerun, stale)
+
+
+def _subdir(table: Table, row: Row) -> str:
+    """hydra.sweep.subdir giving each job of a command its directory: the experiment, the name suffix of its
+    fixed overrides, and of its swept values as interpolations (expanded per job)."""
+    suffix = ""
+    for key, spec in table.names.items():
+        if key in row.overrides and spec.get("job"):
+            if "job_plain_at" in spec and row.overrides[key] == spec["job_plain_at"]:
+                continue
+            value = "${" + key + "}" if key in row.swept else str(row.overrides[key])
+            suffix += str(spec["job"]).replace("{}", value)
+    return "${hydra.runtime.choices.experiment}" + suffix + "/seed${seed}"
 
 
 def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = False, extra: list[str] = (),
                    base: Path | None = None) -> list[list[str]]:
-    """One multirun per distinct seed set (usually one in all): rows x seeds as a Hydra sweep."""
-    by_seeds: dict[tuple[int, ...], list[str]] = defaultdict(list)
-    for experiment, seeds in plan.run.items():
-        by_seeds[tuple(sorted(seeds))].append(experiment)
+    """Hydra multiruns over rows x sweep values x seeds, one per distinct (seeds, fixed overrides, job naming);
+    usually one in all. The table's sweep axes are handed to Hydra's sweeper as comma-separated values."""
+    per_experiment: dict[tuple, list[tuple]] = defaultdict(list)  # (seeds, fixed, subdir, experiment) -> values
+    for row_id, seeds in plan.run.items():
+        row = table.rows[row_id]
+        fixed = tuple((k, v) for k, v in row.overrides.items() if k not in row.swept)
+        key = (tuple(sorted(seeds)), fixed, _subdir(table, row), row.experiment)
+        per_experiment[key].append(tuple(row.swept.items()))
+    groups: dict[tuple, list[str]] = defaultdict(list)  # experiments sharing seeds, overrides, naming and values
+    for (seeds, fixed, subdir, experiment), combos in per_experiment.items():
+        groups[(seeds, fixed, subdir, tuple(combos))].append(experiment)
     commands = []
-    for seeds, experiments in by_seeds.items():
-        commands.append([
-            sys.executable, "-m", "snn_repro", "-m", f"+table={table.name}",
-            f"+experiment={','.join(experiments)}", f"seed={','.join(map(str, seeds))}",
-            *(["+smoke=true"] if smoke else []),
-            f"ckpt_path={'null' if force else 'last'}",
-            "hydra/callbacks=aggregate",
-            f"hydra.sweep.dir={runs_dir(table, base)}", f"hydra.sweep.subdir={SUBDIR}",
-            *extra,
-        ])
+    for (seeds, fixed, subdir, combos), experiments in groups.items():
+        axes = [k for k, _ in combos[0]]
+        values = [list(dict.fromkeys(dict(c)[k] for c in combos)) for k in axes]
+        product = len(combos) == len(list(itertools.product(*values)))
+        # Hydra's sweeper expands comma-separated values (a product); other value sets run one command each
+        sweeps = [[f"{k}={','.join(map(str, vs))}" for k, vs in zip(axes, values)]] if product else \
+            [[f"{k}={v}" for k, v in c] for c in combos]
+        for swept in sweeps:
+            commands.append([
+                sys.executable, "-m", "snn_repro", "-m", f"+table={table.name}",
+                f"+experiment={','.join(experiments)}", *Row("", "", dict(fixed)).override_args(), *swept,
+                f"seed={','.join(map(str, seeds))}",
+                *([SMOKE] if smoke else []),
+                f"ckpt_path={'null' if force else 'last'}",
+                "hydra/callbacks=aggregate",
+                f"hydra.sweep.dir={runs_dir(table, base)}", f"hydra.sweep.subdir={subdir}",
+                *extra,
+            ])
     return commands
 
 
@@ -170,17 +214,17 @@ def call_forwarding(cmd: list[str]) -> tuple[int, int | None]:
 
 def compose_failures(table: Table, plan: Plan, smoke: bool, extra: list[str], base: Path | None) -> list[tuple]:
     """Compose (and check) every planned job; those that fail are taken out of the plan and returned as
-    (experiment, seed, error line)."""
+    (row id, seed, error line)."""
     from snn_repro.schema import validate
 
     failures = []
-    for experiment, seeds in list(plan.run.items()):
+    for row_id, seeds in list(plan.run.items()):
         try:  # the seed changes no key: one composition per row
-            validate(compose_job(table, experiment, seeds[0], smoke, extra))
+            validate(compose_job(table, table.rows[row_id], seeds[0], smoke, extra))
         except Exception as e:  # Hydra's override / missing-key errors, the config check's ConfigError
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            failures += [(experiment, seed, f"error: {type(e).__name__}: {first}") for seed in seeds]
-            del plan.run[experiment]
+            failures += [(row_id, seed, f"error: {type(e).__name__}: {first}") for seed in seeds]
+            del plan.run[row_id]
     return failures
 
 
@@ -196,7 +240,8 @@ def run_script(table: Table, smoke: bool = False, runs: Path | None = None) -> i
 
 
 def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None = None, smoke: bool = False,
-              force: bool = False, extra: list[str] = (), base: Path | None = None, dry_run: bool = False) -> int:
+              force: bool = False, extra: list[str] = (), base: Path | None = None, dry_run: bool = False,
+              keep_stale: bool = False) -> int:
     """Plan, report skips, launch the sweep(s), aggregate. Returns the exit status (non-zero if a sweep failed)."""
     table = load_table(name)
     if table.script and not table.rows:
@@ -206,35 +251,43 @@ def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None 
     if unknown:
         raise SystemExit(f"error: {table.name} has no rows {unknown} (rows: {list(table.rows)})")
     if dry_run:
-        return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run)
+        return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run, keep_stale)
     try:
         with table_lock(table, base):
-            return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run)
+            return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run, keep_stale)
     except TableBusy as e:
         print(e, file=sys.stderr)
         return 1
 
 
-def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base: Path, dry_run: bool) -> int:
+def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base: Path, dry_run: bool,
+                keep_stale: bool) -> int:
     from snn_repro.results import write_json_atomic
     from snn_repro.tables.aggregate import aggregate
 
-    plan = plan_table(table, seeds, rows, smoke, force, list(extra), base)
+    plan = plan_table(table, seeds, rows, smoke, force, list(extra), base, keep_stale)
+    if plan.stale:
+        for row, seed, why in plan.stale:
+            print(f"stale: {table.name} {row} seed {seed} ({why})")
+        print(f"error: {len(plan.stale)} complete job(s) of {table.name} were made under other code: re-run them "
+              f"with --force (FORCE=1), or keep them with --keep-stale (KEEP_STALE=1); nothing was run",
+              file=sys.stderr)
+        return 2
     for row, seed, why in plan.skipped:
         print(f"skip: {table.name} {row} seed {seed} ({why})")
     for row, seed, why in plan.rerun:
         print(f"re-run: {table.name} {row} seed {seed} ({why})")
     failures = compose_failures(table, plan, smoke, list(extra), base)
-    for experiment, seed, line in failures:
-        print(f"cannot compose: {table.name} {experiment} seed {seed}: {line}", file=sys.stderr)
+    for row_id, seed, line in failures:
+        print(f"cannot compose: {table.name} {row_id} seed {seed}: {line}", file=sys.stderr)
         if not dry_run:
-            write_json_atomic(job_dir(table, experiment, seed, base) / "failed.json",
+            write_json_atomic(job_dir(table, table.rows[row_id], seed, base) / "failed.json",
                               {"status": "failed", "error": line, "started": time.time()})
     commands = sweep_commands(table, plan, smoke, force, list(extra), base)
     if force and not dry_run:
-        for experiment, job_seeds in plan.run.items():
+        for row_id, job_seeds in plan.run.items():
             for seed in job_seeds:
-                _set_aside(runs_dir(table, base) / experiment / f"seed{seed}")
+                _set_aside(runs_dir(table, base) / table.rows[row_id].job / f"seed{seed}")
     status = 0
     for cmd in commands:
         print("run:", " ".join(cmd[1:]), flush=True)

@@ -1,6 +1,5 @@
 """BPSA configs: every experiment composes and validates, tables match paper values, archs follow Table 1."""
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -8,11 +7,11 @@ import yaml
 
 from snn_repro.results import ROOT
 from snn_repro.schema import validate
+from snn_repro.tables.catalog import load_table
 from tests.conftest import CONF, compose_config
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment" / "bpsa").glob("*.yaml"))
 TABLES = sorted((CONF / "table").glob("bpsa_*.yaml"))
-PAPER = yaml.safe_load((ROOT / "snn_repro" / "paper_values" / "bpsa.yaml").read_text())
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -31,26 +30,27 @@ def test_experiment_composes_and_validates(name):
     assert cfg.neuron._target_.endswith(expected_neuron)
     residual = 0.0 if "baseline" in name or "_bpsa" in name else 0.8 if "alpha08" in name else 0.2
     assert cfg.neuron.get("residual", 0.0) == residual
-    t = re.search(r"_t(\d+)$", name)
-    assert cfg.dataset.T == (int(t.group(1)) if t else 16)
+    assert cfg.dataset.T == 16
 
 
 def test_tables_rows_have_experiments_and_paper_values():
     assert {yaml.safe_load(p.read_text())["table"]["id"] for p in TABLES} == {"t2", "t3", "t4", "t5", "t6", "t7",
                                                                            "t8", "t9"}
     for path in TABLES:
-        table = yaml.safe_load(path.read_text())["table"]
-        assert table["paper"] == "bpsa" and path.stem == f"bpsa_{table['id']}"
-        assert set(table["rows"]) == set(PAPER[table["id"]]), path
-        for experiment in table["rows"].values():
-            assert (CONF / "experiment" / f"{experiment}.yaml").exists(), experiment
-    assert PAPER["t9"]["baseline_t4"] == 73.96 and PAPER["t8"]["cifar10dvs_bpsa"] == 75.30
-    t6 = yaml.safe_load((CONF / "table" / "bpsa_t6.yaml").read_text())["table"]
-    for column in ("firing_rate", "ee"):  # the paper's columns; the NeuroBench ones have no paper value
-        assert set(PAPER[f"t6_{column}"]) == set(t6["rows"])
-    assert set(t6["extra_metrics"]) - {"firing_rate", "ee"} == {"effective_acs", "effective_macs",
-                                                                 "activation_sparsity"}
-    assert (PAPER["t6_firing_rate"]["mnist_baseline"], PAPER["t6_ee"]["cifar10dvs_bpsa_bpta"]) == (0.183, 29.5)
+        table = load_table(path)
+        assert table.paper == "bpsa" and path.stem == f"bpsa_{table.id}"
+        for row in table.rows.values():
+            assert (CONF / "experiment" / f"{row.experiment}.yaml").exists(), row.experiment
+            assert isinstance(row.paper, float), (path, row.id)
+    assert load_table("bpsa_t9").rows["baseline_t4"].paper == 73.96
+    assert load_table("bpsa_t8").rows["cifar10dvs_bpsa"].paper == 75.30
+    t6 = load_table("bpsa_t6")
+    for row in t6.rows.values():  # the paper's columns; the NeuroBench ones have no paper value
+        assert set(row.paper_extra) == {"firing_rate", "ee"}
+    assert set(t6.extra["extra_metrics"]) - {"firing_rate", "ee"} == {"effective_acs", "effective_macs",
+                                                                     "activation_sparsity"}
+    assert (t6.rows["mnist_baseline"].paper_extra["firing_rate"],
+            t6.rows["cifar10dvs_bpsa_bpta"].paper_extra["ee"]) == (0.183, 29.5)
 
 
 TABLE_1 = {  # the paper's Table 1, as printed

@@ -8,10 +8,10 @@ import torch
 import yaml
 
 from snn_repro.results import ROOT
+from snn_repro.tables.catalog import load_table
 from tests.conftest import compose_config
 
 TABLES = sorted((ROOT / "conf" / "table").glob("map_*.yaml"))
-PAPER = yaml.safe_load((ROOT / "snn_repro" / "paper_values" / "map.yaml").read_text())
 
 
 def table(path: Path) -> dict:
@@ -21,20 +21,21 @@ def table(path: Path) -> dict:
 def test_every_table_row_has_an_experiment_and_a_paper_value():
     assert {p.stem for p in TABLES} == {f"map_{i}" for i in ("t1", "t2", "f4", "f6a", "f6b", "f6c", "f6d")}
     for path in TABLES:
-        t = table(path)
-        assert t["paper"] == "map" and path.stem == f"map_{t['id']}"
-        assert set(t["rows"]) == set(PAPER[t["id"]]), t["id"]
-        for exp in t["rows"].values():
-            assert (ROOT / "conf" / "experiment" / f"{exp}.yaml").exists(), exp
-    assert PAPER["t1"] == {"ssp": 1.60, "convsyn": 1.43, "msp": 1.11, "msp_convsyn": 1.06}
-    assert PAPER["t2"] == {"ssp": 36.1, "convsyn": 33.0, "msp": 17.1, "msp_convsyn": 13.0}
+        t = load_table(path)
+        assert t.paper == "map" and path.stem == f"map_{t.id}"
+        for row in t.rows.values():
+            assert (ROOT / "conf" / "experiment" / f"{row.experiment}.yaml").exists(), row.experiment
+    assert {r: v.paper for r, v in load_table("map_t1").rows.items()} == {"ssp": 1.60, "convsyn": 1.43, "msp": 1.11,
+                                                                         "msp_convsyn": 1.06}
+    assert {r: v.paper for r, v in load_table("map_t2").rows.items()} == {"ssp": 36.1, "convsyn": 33.0, "msp": 17.1,
+                                                                         "msp_convsyn": 13.0}
     assert (ROOT / table(ROOT / "conf" / "table" / "map_f4.yaml")["script"]).exists()
 
 
 @pytest.mark.parametrize("exp,pattern,convsyn,hidden", [
     ("nmnist_ssp", "ssp", False, 800), ("nmnist_convsyn", "ssp", True, 800), ("nmnist_msp", "sfa", False, 800),
     ("nmnist_msp_convsyn", "sfa", True, 800), ("shd_ssp", "ssp", False, 400), ("shd_msp_convsyn", "sfa", True, 400),
-    ("f6a_convsyn_dt12", "ssp", True, 200), ("f6c_linear", "linear", False, 400),
+    ("f6a_convsyn", "ssp", True, 200), ("f6c_linear", "linear", False, 400),
 ])
 def test_rows_compose_to_the_intended_model(exp, pattern, convsyn, hidden):
     cfg = compose_config([f"+experiment=map/{exp}"])
@@ -45,12 +46,12 @@ def test_rows_compose_to_the_intended_model(exp, pattern, convsyn, hidden):
 
 def test_step_length_rows_keep_the_simulated_duration():
     for fig, duration, dataset in (("f6a", 300, "nmnist"), ("f6b", 1408, "shd")):
-        rows = table(ROOT / "conf" / "table" / f"map_{fig}.yaml")["rows"]
+        rows = load_table(f"map_{fig}").rows
         assert len(rows) == 20
-        for exp in list(rows.values())[::3]:
-            d = compose_config([f"+experiment={exp}"]).dataset
+        for row in list(rows.values())[::3]:
+            d = compose_config([f"+experiment={row.experiment}", *row.override_args()]).dataset
             assert d.name == dataset and d.framing.mode == "window_ms"
-            assert d.T * d.framing.value == duration and f"_dt{int(d.framing.value)}" in exp
+            assert d.T * d.framing.value == duration and row.job.endswith(f"_dt{d.framing.value}")
 
 
 def test_fixed_kernel_row_has_no_kernel_parameters():

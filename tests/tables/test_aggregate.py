@@ -3,14 +3,16 @@ import json
 import os
 
 from snn_repro.tables.aggregate import aggregate
-from snn_repro.tables.catalog import Table
+from snn_repro.tables.catalog import Row, Table
 from snn_repro.tables.leaderboard import render_leaderboard
 from snn_repro.tables.listing import table_status
 
-# paper values come from snn_repro/paper_values/demo.yaml (LIF 90.0, IF 90.0; no entry for NEW)
+# paper values as in conf/table/demo_t1.yaml (LIF 90.0, IF 90.0; none for NEW)
 TABLE = Table(paper="demo", id="t1", title="fixture", datasets=["digits"], metric="test/acc", seeds=[0, 1],
-              rows={"LIF": "demo/lif", "IF": "demo/if", "NEW": "demo/new"},
-              conventions={"split": "stratified 75/25", "T": 8})
+              rows={r: Row(r, e, job=e, paper=p) for r, e, p in (("LIF", "demo/lif", 90.0), ("IF", "demo/if", 90.0),
+                                                                 ("NEW", "demo/new", None))},
+              conventions={"split": "stratified 75/25", "T": 8},
+              paper_reference="an invented round number for the demo of the machinery, from no paper")
 
 
 def _results(acc: float, seed: int) -> dict:
@@ -76,7 +78,7 @@ test; best checkpoint chosen on `val/acc`
 
 - aggregated with `agg demo_t1` at commit abc123
 - runs made at commit(s): c0ffee
-- table config: conf/table/demo_t1.yaml; paper values: snn_repro/paper_values/demo.yaml
+- table config and paper values: conf/table/demo_t1.yaml
 """
 
 EXPECTED_CSV = """row,experiment,paper,mean,std,n,difference,status,error,last_epoch_mean,last_epoch_std,last_epoch_n,held_out_mean,held_out_std,held_out_n,best

@@ -10,7 +10,7 @@ from snn_repro.data.synthetic import load_synthetic
 from snn_repro.results import ROOT
 from snn_repro.tables.catalog import discover_tables
 from snn_repro.tables.runner import compose_job
-from snn_repro.train import _configure_table_job, train
+from snn_repro.train import _table_job, train
 
 SWEEPS = {n: t for n, t in discover_tables().items() if not t.script}
 
@@ -18,8 +18,8 @@ SWEEPS = {n: t for n, t in discover_tables().items() if not t.script}
 @pytest.mark.parametrize("name", sorted(SWEEPS))
 def test_smoke_run_of_first_row(name, tmp_path):
     table = SWEEPS[name]
-    row, experiment = next(iter(table.rows.items()))
-    cfg = compose_job(table, experiment, table.seeds[0], smoke=True)
+    row = next(iter(table.rows.values()))
+    cfg = compose_job(table, row, table.seeds[0], smoke=True)
     assert cfg.dataset.synthetic and cfg.trainer.accelerator == "cpu" and cfg.trainer.limit_train_batches == 2
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path)
@@ -28,31 +28,31 @@ def test_smoke_run_of_first_row(name, tmp_path):
     acc = train(cfg)
     assert 0.0 <= acc <= 1.0
     assert (tmp_path / "results.json").exists()
-    print(f"{name} {row}: {time.time() - start:.1f} s")
+    print(f"{name} {row.id}: {time.time() - start:.1f} s")
 
 
 def test_synthetic_data_is_shaped_like_the_dataset():
-    events = compose_job(SWEEPS["demo_t1"], "demo/lif", 0, smoke=True).dataset
+    events = compose_job(SWEEPS["demo_t1"], SWEEPS["demo_t1"].rows["LIF"], 0, smoke=True).dataset
     with open_dict(events):
         events.kind, events.input_shape, events.T = "events", [2, 5, 7], 3
     ds = load_synthetic(events, "train")
     x, y = ds[3]
     assert x.shape == (3, 2, 5, 7) and y == 3 and torch.all(x >= 0) and torch.equal(x, x.round())
     assert torch.equal(ds[3][0], x)  # a pure function of the index
-    assert len(ds) == 256 and len(load_synthetic(events, "test")) == 4  # smoke.yaml
-    static = compose_job(SWEEPS["demo_t1"], "demo/lif", 0, smoke=True).dataset
+    assert len(ds) == 256 and len(load_synthetic(events, "test")) == 4  # conf/debug/smoke.yaml
+    static = compose_job(SWEEPS["demo_t1"], SWEEPS["demo_t1"].rows["LIF"], 0, smoke=True).dataset
     x, _ = load_synthetic(static, "test")[0]
     assert x.shape == (1, 8, 8) and 0 <= x.min() and x.max() <= 1
 
 
-def test_wandb_group_tags_job_type_and_paper_value():
-    cfg = compose_job(SWEEPS["demo_t1"], "demo/if", 0, extra=["logger=wandb", "+meta.experiment=demo/if"])
-    ctx = _configure_table_job(cfg)
-    assert ctx["row"] == "IF" and ctx["paper_value"] == 90.0
+def test_wandb_group_tags_and_job_type_come_from_the_table():
+    cfg = compose_job(SWEEPS["demo_t1"], SWEEPS["demo_t1"].rows["IF"], 0, extra=["logger=wandb"])
+    ctx = _table_job(cfg)
+    assert ctx["group"] == "demo-t1" and ctx["paper"] == "demo"
     w = cfg.logger.wandb
     assert w.group == "demo-t1" and w.job_type == "demo-t1-row"
     assert {"demo", "demo-t1", "digits", "T8"} <= set(w.tags)
-    assert cfg.meta.paper_value == 90.0 and cfg.meta.row == "IF"
+    assert cfg.table.rows.IF.paper == 90.0  # logged with the whole config
 
 
 @pytest.mark.parametrize("launcher,target,keys", [

@@ -23,8 +23,9 @@ def test_sweep_runs_then_skips_then_forces(tmp_path):
     for exp, row in (("lif", "LIF"), ("if", "IF")):
         res = json.loads((runs / exp / "seed0" / "results.json").read_text())
         assert res["status"] == "complete" and res["config"]["dataset"]["synthetic"] is True
-        assert res["table"]["row"] == row and res["table"]["paper_value"] == 90.0
-        assert res["config"]["meta"]["paper_value"] == 90.0
+        assert res["table"] == {"paper": "demo", "id": "t1", "experiment": f"demo/{exp}", "metric": "test/acc",
+                                "group": "demo-t1"}
+        assert res["config"]["table"]["rows"][row]["paper"] == 90.0  # the table, paper values included, beside it
     md = (tmp_path / "demo" / "t1.md").read_text()
     assert "| LIF | demo/lif | 90.0 |" in md and "(n=1)" in md
 
@@ -36,9 +37,9 @@ def test_sweep_runs_then_skips_then_forces(tmp_path):
     # a failed job is re-run; a changed config re-runs the row
     (runs / "if" / "seed0" / "failed.json").write_text('{"status": "failed", "error": "error: x"}')
     plan = plan_table(load_table("demo_t1"), seeds=[0], smoke=True, base=tmp_path)
-    assert plan.run == {"demo/if": [0]} and plan.rerun == [("IF", 0, "failed")]
+    assert plan.run == {"IF": [0]} and plan.rerun == [("IF", 0, "failed")]
     plan = plan_table(load_table("demo_t1"), seeds=[0], smoke=True, base=tmp_path, extra=["neuron.threshold=0.5"])
-    assert sorted(plan.run) == ["demo/if", "demo/lif"]
+    assert sorted(plan.run) == ["IF", "LIF"]
 
     forced = _run_table(tmp_path, "'force': True", "'rows': ['LIF']")
     assert forced.returncode == 0, forced.stderr
@@ -58,3 +59,27 @@ def test_a_failing_row_is_recorded_and_the_others_still_run(tmp_path):
     lif = next(ln for ln in md.splitlines() if ln.startswith("| LIF |"))
     assert "(n=1)" in lif and lif.endswith("| partial (1/3 seeds) |")  # seed 1 of the table was not asked for
     assert f"failed: demo_t1 IF seed 0: {error}" in r.stdout
+
+
+def test_a_job_made_under_other_code_is_listed_as_stale(tmp_path):
+    from snn_repro.tables.runner import compose_job, run_table
+    from snn_repro.confighash import config_hash
+    from snn_repro.results import code_version
+
+    table = load_table("demo_t1")
+    for row in table.rows.values():
+        d = tmp_path / "demo" / "t1" / "runs" / row.job / "seed0"
+        d.mkdir(parents=True)
+        made = "0123456789abcdef" if row.id == "IF" else code_version()
+        (d / "results.json").write_text(json.dumps({
+            "status": "complete", "metrics": {"test/acc": 0.5}, "code_version": made,
+            "config_hash": config_hash(compose_job(table, row, 0))}))
+    plan = plan_table(table, seeds=[0], base=tmp_path)
+    assert plan.stale == [("IF", 0, f"made under code 0123456789abcdef, now {code_version()}")]
+    assert plan.run == {} and [s[0] for s in plan.skipped] == ["LIF"], plan
+    assert run_table("demo_t1", seeds=[0], base=tmp_path) == 2  # listed, nothing run
+    assert not (tmp_path / "demo" / "t1.md").exists()
+    kept = plan_table(table, seeds=[0], base=tmp_path, keep_stale=True)
+    assert not kept.stale and not kept.run and "made under code 0123456789abcdef: kept" in kept.skipped[1][2]
+    forced = plan_table(table, seeds=[0], base=tmp_path, force=True)
+    assert forced.run == {"LIF": [0], "IF": [0]}

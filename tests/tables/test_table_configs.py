@@ -1,11 +1,20 @@
 """Every table config composes with every one of its row experiments, and its sweep expands to rows x seeds."""
+import json
+from pathlib import Path
+
 import pytest
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
 
+from snn_repro.confighash import config_hash
 from snn_repro.schema import validate
-from snn_repro.tables.catalog import PAPERS, checklist, discover_tables, paper_values
+from snn_repro.tables.catalog import PAPERS, TableConfigError, checklist, discover_tables, load_table
 from snn_repro.tables.runner import compose_job, plan_table, sweep_commands
+
+# every job as composed by the table configs before they became data (one experiment file per swept value)
+BEFORE = {(n, j["row"], j["seed"]): j for n, jobs in
+          json.loads(Path(__file__).with_name("jobs_before.json").read_text()).items() for j in jobs}
 
 ERRORS: dict[str, str] = {}
 TABLES = discover_tables(ERRORS)
@@ -19,20 +28,28 @@ def test_every_table_config_loads():
 
 
 @pytest.mark.parametrize("name,row", ROWS, ids=[f"{n}-{r}" for n, r in ROWS])
-def test_row_experiment_composes_and_validates(name, row):
+def test_row_experiment_composes_validates_and_runs_the_same_config_as_before(name, row):
     table = SWEEPS[name]
     cfg = compose_job(table, table.rows[row], table.seeds[0])
     validate(cfg)
     assert cfg.table.paper == table.paper and cfg.table.id == table.id
     assert cfg.seed == table.seeds[0]
+    for key, value in table.rows[row].overrides.items():
+        assert OmegaConf.select(cfg, key) == value
+    assert config_hash(cfg) == BEFORE[(name, row, table.seeds[0])]["config_hash"]
 
 
-@pytest.mark.parametrize("name", sorted(SWEEPS))
-def test_every_row_has_a_paper_value_entry(name):
-    table = SWEEPS[name]
-    values = paper_values(table.paper).get(table.id)
-    assert values is not None, f"snn_repro/paper_values/{table.paper}.yaml has no {table.id}"
-    assert set(table.rows) <= set(values), set(table.rows) - set(values)
+def test_swept_rows_carry_their_paper_value_by_sweep_value():
+    t9 = load_table("bpsa_t9")
+    assert [r for r in t9.rows if r.startswith("bpsa_bpta")] == [f"bpsa_bpta_t{T}" for T in (32, 16, 8, 4)]
+    assert t9.rows["bpsa_t4"].paper == 89.58 and t9.rows["baseline_t16"].paper == 93.92
+    assert t9.rows["bpsa_t16"].job == "bpsa/dvsgesture_bpsa" and t9.rows["bpsa_t8"].job == "bpsa/dvsgesture_bpsa_t8"
+    assert load_table("bpsa_t6").rows["cifar10_baseline"].paper_extra == {"firing_rate": 0.214, "ee": 13.4}
+
+
+def test_unknown_table_lists_the_valid_ones():
+    with pytest.raises(TableConfigError, match="tables: .*asf_t1.*demo_t1"):
+        load_table("asf_t99")
 
 
 def _expand(cmd: list[str]) -> list[dict[str, str]]:
@@ -49,18 +66,28 @@ def test_sweep_expands_to_one_job_per_row_and_seed(name, tmp_path):
     plan = plan_table(table, base=tmp_path)
     assert not plan.skipped and not plan.rerun
     jobs = [j for cmd in sweep_commands(table, plan, base=tmp_path) for j in _expand(cmd)]
-    got = sorted((j["+experiment"], int(j["seed"])) for j in jobs)
-    want = sorted({(exp, s) for exp in table.rows.values() for s in table.seeds})
+    keys = list(table.sweep)
+    got = sorted((j["+experiment"], *(str(j[k]) for k in keys), int(j["seed"])) for j in jobs)
+    want = sorted((r.experiment, *(str(r.swept[k]) for k in keys), s) for r in table.rows.values()
+                  for s in table.seeds)
     assert got == want
     assert all(j["+table"] == table.name and j["ckpt_path"] == "last" for j in jobs)
     assert all(j["hydra.sweep.dir"] == str(tmp_path / table.paper / table.id / "runs") for j in jobs)
+    # each job's directory, as Hydra interpolates the subdir, is its row's job directory
+    dirs = []
+    for j in jobs:
+        d = j["hydra.sweep.subdir"].replace("\\", "").replace("${hydra.runtime.choices.experiment}", j["+experiment"])
+        for k, v in j.items():
+            d = d.replace("${" + k + "}", v)
+        dirs.append(d)
+    assert sorted(dirs) == sorted(f"{r.job}/seed{s}" for r in table.rows.values() for s in table.seeds)
 
 
 def test_demo_sweep_command_line(tmp_path):
     table = TABLES["demo_t1"]
     (cmd,) = sweep_commands(table, plan_table(table, base=tmp_path), smoke=True, base=tmp_path)
     assert cmd[1:] == ["-m", "snn_repro", "-m", "+table=demo_t1", "+experiment=demo/lif,demo/if", "seed=0,1,2",
-                       "+smoke=true", "ckpt_path=last", "hydra/callbacks=aggregate",
+                       "+debug=smoke", "ckpt_path=last", "hydra/callbacks=aggregate",
                        f"hydra.sweep.dir={tmp_path}/demo/t1/runs",
                        "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/seed${seed}"]
 
@@ -88,8 +115,7 @@ def test_listing_names_every_artefact_with_its_target_and_status():
 def test_config_hash_ignores_paths_and_logging_but_not_the_science():
     from tests.conftest import compose_config
 
-    from snn_repro.tables.confighash import config_hash
-
+    
     base = config_hash(compose_config([]))
     assert config_hash(compose_config(["paths.log_dir=/elsewhere", "logger=wandb", "tags=[x]",
                                        "trainer.enable_progress_bar=false", "dataset.num_workers=2",
