@@ -129,7 +129,7 @@ RANGES = {
     "dataset.num_workers": (0, None, True, None),
     "dataset.num_classes": (1, None, True, None),
     "dataset.split.test_fraction": (0, 1, False, False),
-    "optimizer.lr": (0, None, False, None),
+    "optimizer.lr": (0, None, True, None),  # 0 is a run that keeps its weights (an evaluation, a DDP check)
     "optimizer.weight_decay": (0, None, True, None),
     "neuron.leak": (0, 1, True, True),
     "neuron.threshold": (0, None, False, None),

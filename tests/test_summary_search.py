@@ -54,4 +54,4 @@ def test_optuna_search_optimises_the_validation_metric(tmp_path):
 
 def test_search_on_the_test_split_is_refused(tmp_path):
     r = run_cli(*FAST, "optimized_metric=test/acc", f"paths.log_dir={tmp_path}")
-    assert r.returncode == 1 and "optimized_metric: 'test/acc' is not a validation metric" in r.stderr
+    assert r.returncode == 2 and "optimized_metric: 'test/acc' is not a validation metric" in r.stderr

@@ -23,7 +23,7 @@ def _write(path, obj, mtime):
 
 def test_the_newest_attempt_decides_not_the_last_file_written(tmp_path):
     table = load_table("demo_t1")
-    d = job_dir(table, "demo/lif", 0, tmp_path)
+    d = job_dir(table, table.rows["LIF"], 0, tmp_path)
     # the newer attempt (started at 200) completed; an older one (started at 100) failed later (its file is newer)
     _write(d / "results.json", {"status": "complete", "started": 200.0, "metrics": {}}, mtime=300)
     _write(d / "failed.json", {"status": "failed", "error": "error: old", "started": 100.0}, mtime=400)

@@ -23,8 +23,8 @@ def test_sweep_runs_then_skips_then_forces(tmp_path):
     for exp, row in (("lif", "LIF"), ("if", "IF")):
         res = json.loads((runs / exp / "seed0" / "results.json").read_text())
         assert res["status"] == "complete" and res["config"]["dataset"]["synthetic"] is True
-        assert res["table"] == {"paper": "demo", "id": "t1", "experiment": f"demo/{exp}", "metric": "test/acc",
-                                "group": "demo-t1"}
+        assert res["table"] == {"paper": "demo", "id": "t1", "experiment": f"demo/{exp}", "row": row,
+                                "metric": "test/acc", "group": "demo-t1"}
         assert res["config"]["table"]["rows"][row]["paper"] == 90.0  # the table, paper values included, beside it
     md = (tmp_path / "demo" / "t1.md").read_text()
     assert "| LIF | demo/lif | 90.0 |" in md and "(n=1)" in md
