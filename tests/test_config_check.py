@@ -28,7 +28,7 @@ ENV = {"WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT
     (["dataset.T=0"], "dataset.T: 0 is out of range (must be >= 1)"),
     (["dataset.T=-3"], "dataset.T: -3 is out of range"),
     (["dataset.batch_size=-4"], "dataset.batch_size: -4 is out of range (must be >= 1)"),
-    (["optimizer.lr=-1"], "optimizer.lr: -1 is out of range (must be > 0)"),
+    (["optimizer.lr=-1"], "optimizer.lr: -1 is out of range (must be >= 0)"),
     (["dataset.split.test_fraction=1.5"], "dataset.split.test_fraction: 1.5 is out of range (must be in (0, 1))"),
     (["neuron.leak=5"], "neuron.leak: 5 is out of range (must be in [0, 1])"),
     (["test=abc"], "test: Value 'abc' is not a valid bool"),

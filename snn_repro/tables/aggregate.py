@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -319,6 +320,19 @@ def render_png(table: Table, rows: list[RowResult], path: Path) -> None:
         f.write(buf.getvalue())
 
 
+def runs_record(rows: list[RowResult]) -> dict:
+    """Each complete job's results.json (command, config, seed, commit, code version, metrics) and each failed job's
+    error, by row and seed: kept beside the table in results/, while the run directories stay out of git."""
+    record = {}
+    for r in rows:
+        for j in r.jobs:
+            if j.state == COMPLETE:
+                record.setdefault(r.row, {})[f"seed{j.seed}"] = j.results
+            elif j.state == FAILED:
+                record.setdefault(r.row, {})[f"seed{j.seed}"] = {"status": "failed", "error": j.error}
+    return record
+
+
 def aggregate(table: Table, base: Path | None = None, commit: str | None = None,
               command: str | None = None) -> Path:
     """Write <base>/<paper>/<id>.md and .csv (and .png for figures); returns the markdown path."""
@@ -328,6 +342,7 @@ def aggregate(table: Table, base: Path | None = None, commit: str | None = None,
     command = command or f"python -m snn_repro.tables aggregate {table.name}"
     write_atomic(md, render_markdown(table, rows, commit or git_commit(), command))
     write_atomic(md.with_suffix(".csv"), render_csv(rows, table))
+    write_atomic(md.with_suffix(".runs.json"), json.dumps(runs_record(rows), indent=1, sort_keys=True) + "\n")
     done = sum(r.status == "done" for r in rows)
     if table.id.startswith("f") and any(r.values for r in rows):  # no finished run: no figure (not empty axes)
         if getattr(table, "figure", None):

@@ -25,6 +25,7 @@ from snn_repro.results import ROOT
 TABLE_DIR = ROOT / "conf" / "table"
 CHECKLIST = Path(__file__).with_name("checklist.yaml")
 RESULTS_DIR = ROOT / "results"
+RUNS_DIR = ROOT / "runs"  # the jobs of results/'s tables: outside git, so a run never makes the checkout "-dirty"
 PAPERS = ("asf", "apbs", "aia", "bpsa", "map")
 
 
@@ -176,9 +177,14 @@ def checklist() -> dict[str, dict]:
 
 
 def runs_dir(table: Table, base: Path | None = None) -> Path:
-    return (base or RESULTS_DIR) / table.paper / table.id / "runs"
+    """Where a table's jobs run: runs/<paper>/<id>/ for the tables of results/ (git-ignored; each job's record is
+    copied into results/<paper>/<id>.runs.json when the table is aggregated), <base>/<paper>/<id>/runs/ under any
+    other base (smoke runs, tests)."""
+    if base is None or Path(base).resolve() == RESULTS_DIR.resolve():
+        return RUNS_DIR / table.paper / table.id
+    return Path(base) / table.paper / table.id / "runs"
 
 
 def job_dir(table: Table, row: Row, seed: int, base: Path | None = None) -> Path:
-    """The stable directory of one job: results/<paper>/<id>/runs/<row.job>/seed<seed>."""
+    """The stable directory of one job: runs_dir / <row.job> / seed<seed>."""
     return runs_dir(table, base) / row.job / f"seed{seed}"

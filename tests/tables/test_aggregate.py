@@ -1,6 +1,7 @@
 """The aggregator turns fixture results.json / failed.json files into the expected markdown and CSV."""
 import json
 import os
+import subprocess
 
 from snn_repro.tables.aggregate import aggregate
 from snn_repro.tables.catalog import Row, Table
@@ -95,6 +96,21 @@ def test_markdown_and_csv_from_fixture_runs(tmp_path):
     assert md.read_text() == EXPECTED_MD
     assert md.with_suffix(".csv").read_text() == EXPECTED_CSV
     assert not md.with_suffix(".png").exists()  # tables get no figure
+    record = json.loads(md.with_suffix(".runs.json").read_text())  # each run's own record, beside the table
+    assert record["LIF"]["seed1"] == _results(0.8, 1)
+    assert record["IF"] == {"seed0": {"status": "failed", "error": "error: DatasetNotFound: no files under /data"}}
+    assert "NEW" not in record
+
+
+def test_tables_of_results_run_outside_git(tmp_path):
+    from snn_repro.results import ROOT
+    from snn_repro.tables.catalog import RESULTS_DIR, RUNS_DIR, runs_dir
+
+    assert runs_dir(TABLE) == runs_dir(TABLE, RESULTS_DIR) == RUNS_DIR / "demo" / "t1"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(RUNS_DIR / "demo" / "t1" / "x" / "results.json")],
+                             cwd=ROOT)
+    assert ignored.returncode == 0  # a run never shows as a change of the checkout
+    assert runs_dir(TABLE, tmp_path) == tmp_path / "demo" / "t1" / "runs"
 
 
 def test_newer_result_supersedes_an_older_failure(tmp_path):
@@ -182,14 +198,3 @@ def test_best_of_seeds_column_and_results_without_protocols(tmp_path):
     assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 75.00 (n=1) | partial" not in text
     assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 75.00 (n=1) | done |" in text
 
-
-def test_best_of_seeds_column_and_results_without_protocols(tmp_path):
-    _fixture(tmp_path)
-    table = Table(**{**TABLE.__dict__, "extra": {"best_of_seeds": True}})
-    text = aggregate(table, tmp_path, commit="x").read_text()
-    assert "| paper protocol | difference | best seed | last epoch |" in text
-    assert "| LIF | demo/lif | 90.0 | 85.00 ± 7.07 (n=2) | -5.00 | 90.00 | 83.00 ± 7.07 (n=2) |" in text
-    old = tmp_path / "demo" / "t1" / "runs" / "demo" / "lif" / "seed0" / "results.json"
-    old.write_text(json.dumps({**_results(0.9, 0), "metrics": {"test/acc": 0.9}}))  # made before the protocols
-    text = aggregate(TABLE, tmp_path, commit="x").read_text()
-    assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 75.00 (n=1) | done |" in text

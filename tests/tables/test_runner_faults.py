@@ -40,7 +40,7 @@ def test_a_second_run_of_the_same_table_says_so_and_exits(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: demo_t1 is already being run into ")
     assert f"pid {os.getpid()}" in err[0]
-    assert not (tmp_path / "demo" / "t1" / "runs").exists()  # nothing started
+    assert [p.name for p in (tmp_path / "demo" / "t1" / "runs").iterdir()] == ["run.lock"]  # no job started
 
 
 CHILD = """
