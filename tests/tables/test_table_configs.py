@@ -100,6 +100,23 @@ def test_checklist_covers_the_five_papers():
     assert all(a["kind"] in ("sweep", "script") for p in items.values() for a in p["artefacts"].values())
 
 
+def test_paper_values_live_only_in_the_table_configs():
+    """No checklist or table title repeats a paper value of its table (a second home that could disagree)."""
+    import re
+
+    for paper, entry in checklist().items():
+        for tid, art in entry["artefacts"].items():
+            for part in art.get("parts") or [tid]:
+                table = TABLES.get(f"{paper}_{part}")
+                if table is None:
+                    continue
+                values = {float(r.paper) for r in table.rows.values() if isinstance(r.paper, (int, float))}
+                values |= {float(v) for v in table.paper_values.values() if isinstance(v, (int, float))}
+                for title in (art["title"], table.title):
+                    numbers = {float(n) for n in re.findall(r"\d+\.\d+", title)}
+                    assert not numbers & values, (paper, part, title)
+
+
 def test_listing_names_every_artefact_with_its_target_and_status():
     from snn_repro.tables.listing import list_tables
 
