@@ -38,14 +38,26 @@ SMOKE_DIR = ROOT / "logs" / "smoke"
 SMOKE = "+debug=smoke"  # after +experiment, so that it overrides the experiment's settings
 
 
+def _smoke_args(fixed: dict) -> list[str]:
+    """``+debug=smoke``, and its T again after a row's own fixed ``dataset.T`` (a plain override beats the debug
+    group's value: a T=400 row would smoke-run 400 steps). A swept T stays: it names each job's directory."""
+    if "dataset.T" not in fixed:
+        return [SMOKE]
+    import yaml
+
+    smoke_t = yaml.safe_load((ROOT / "conf" / "debug" / "smoke.yaml").read_text())["dataset"]["T"]
+    return [SMOKE, f"dataset.T={smoke_t}"]
+
+
 def _is_hydra_override(o: str) -> bool:
     return o.lstrip("+~").startswith("hydra")
 
 
 def job_overrides(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = ()) -> list[str]:
     """The command-line overrides of one job, in the order its sweep gives them."""
+    fixed = {k: v for k, v in row.overrides.items() if k not in row.swept}
     return [f"+table={table.name}", f"+experiment={row.experiment}", *row.override_args(), f"seed={seed}",
-            *([SMOKE] if smoke else []), *[o for o in extra if not _is_hydra_override(o)]]
+            *(_smoke_args(fixed) if smoke else []), *[o for o in extra if not _is_hydra_override(o)]]
 
 
 def compose_job(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = ()):
@@ -138,7 +150,7 @@ def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = 
                 sys.executable, "-m", "snn_repro", "-m", f"+table={table.name}",
                 f"+experiment={','.join(experiments)}", *Row("", "", dict(fixed)).override_args(), *swept,
                 f"seed={','.join(map(str, seeds))}",
-                *([SMOKE] if smoke else []),
+                *(_smoke_args(dict(fixed)) if smoke else []),
                 f"ckpt_path={'null' if force else 'last'}",
                 "hydra/callbacks=aggregate",
                 f"hydra.sweep.dir={runs_dir(table, base)}", f"hydra.sweep.subdir={subdir}",

@@ -68,3 +68,16 @@ def test_launcher_configs_compose(launcher, target, keys):
     for k, v in keys.items():
         assert cfg.hydra.launcher[k] == v, k
     assert cfg.hydra.callbacks.aggregate_table._target_ == "snn_repro.tables.callback.AggregateOnMultirunEnd"
+
+
+def test_smoke_runs_a_row_of_its_own_T_at_the_smoke_T_but_keeps_a_swept_T():
+    from snn_repro.tables.runner import Plan, sweep_commands
+
+    t2 = SWEEPS["asf_t2"]
+    assert t2.rows["IF"].overrides == {"dataset.T": 400}
+    assert compose_job(t2, t2.rows["IF"], 0).dataset.T == 400
+    assert compose_job(t2, t2.rows["IF"], 0, smoke=True).dataset.T == 2
+    (cmd,) = [c for c in sweep_commands(t2, Plan({"IF": [0]}, [], []), smoke=True)]
+    assert cmd.index("dataset.T=2") > cmd.index("dataset.T=400")  # the later plain override wins
+    t9 = SWEEPS["bpsa_t9"]
+    assert compose_job(t9, t9.rows["bpsa_t8"], 0, smoke=True).dataset.T == 8  # its directory is named by it
