@@ -55,13 +55,21 @@ def baseline_backward(xs, weights):
     return delta[:-1]
 
 
-@pytest.mark.parametrize("name", ["bpsa", "bpsa_bpta", "bpsa_baseline"])
-def test_all_three_nodes_share_the_reference_forward(name):
-    # u: 0.3, 0.27+0.3=0.57 spike, reset; 0.5 (== Vth: spike, non-strict); 0.2, 0.18+0.2=0.38, 0.342+0.2=0.542 spike
+@pytest.mark.parametrize("name", ["bpsa", "bpsa_bpta"])
+def test_bpsa_nodes_share_the_reference_forward(name):
+    # u: 0.3, 0.27+0.3=0.57 spike, reset; 0.5 (== Vth: spike, u >= Vth); 0.2, 0.18+0.2=0.38, 0.342+0.2=0.542 spike
     xs = [0.3, 0.3, 0.5, 0.2, 0.2, 0.2]
     o, _ = grads(neuron_from_conf(name), xs, [1.0] * len(xs))
     assert o.tolist() == [0, 1, 1, 0, 0, 1]
     assert o.tolist() == forward_by_hand(xs)[0].tolist()
+
+
+def test_baseline_fires_strictly_above_threshold():
+    """The reference baseline (and the paper's eq. 4) fires on u > 0.5: u == 0.5 does not spike."""
+    # u: 0.3, 0.57 spike, reset; 0.5 (== Vth: no spike), 0.45+0.2=0.65 spike, reset; 0.2, 0.18+0.2=0.38
+    xs = [0.3, 0.3, 0.5, 0.2, 0.2, 0.2]
+    o, _ = grads(neuron_from_conf("bpsa_baseline"), xs, [1.0] * len(xs))
+    assert o.tolist() == [0, 1, 0, 1, 0, 0]
 
 
 def test_spike_gradient_is_one_over_u_at_spikes_and_zero_elsewhere():

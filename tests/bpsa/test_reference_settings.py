@@ -33,6 +33,16 @@ def test_per_step_bn_equals_a_loop_over_steps_and_differs_from_folded():
     assert not torch.allclose(y, y_folded, atol=1e-3)
 
 
+def test_bpsa_rows_use_per_step_batch_norm():
+    for experiment in ["bpsa/cifar10dvs", "bpsa/nmnist", "bpsa/mnist", "bpsa/dvsgesture_large", "bpsa/nmnist_middle"]:
+        cfg = compose_config([f"+experiment={experiment}"])
+        assert cfg.arch.bn_per_step is True, experiment
+        net = build_network(cfg.arch, cfg.neuron, cfg.dataset.input_shape, fold_time=cfg.fold_time)
+        norms = [l for l in net.layers if isinstance(l, TimeFolded) and isinstance(l.module, nn.BatchNorm2d)]
+        assert norms and all(not l.fold_time for l in norms), experiment
+        assert any(l.fold_time for l in net.layers if isinstance(l, TimeFolded) and isinstance(l.module, nn.Conv2d))
+
+
 def test_alpha_08_rows_differ_from_their_reference_row_only_by_the_bpta_coefficient():
     from omegaconf import OmegaConf
 
