@@ -65,7 +65,7 @@ def test_resnet9_rows_have_residual_blocks_and_nine_weight_layers():
     assert len(weights) == 9
     assert all(isinstance(n, IF) for m in net.layers if isinstance(m, SpikingResBlock) for n in (m.neuron1, m.neuron2))
     (apbs,) = [m for m in net.modules() if isinstance(m, APBS)]
-    assert apbs.f == "x" and apbs.grad == "autograd" and cfg.learning_rule._target_ == "snn_repro.rules.BPTT"
+    assert apbs.f == "x" and apbs.grad == "eq11" and cfg.learning_rule._target_ == "snn_repro.rules.ASF"
 
 
 @pytest.mark.parametrize("name, neuron, leak", [("aia/cifar10dvs_lif", LIF, 0.5), ("aia/ncaltech101_aia", AIA, 0.5),
