@@ -1,6 +1,7 @@
 """IBM's raw DVS-Gesture release (AEDAT 3.1 + csv labels), read from files written here in that format."""
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 from snn_repro.data import fixtures as fx
 from snn_repro.data.dvsgesture_raw import read_aedat31, read_labels
@@ -66,3 +67,8 @@ def test_label_csv_must_hold_classes_1_to_11(tmp_path):
     path.write_text("class,startTime_usec,endTime_usec\n3,100,900\n11,900,1000\n")
     assert read_labels(str(path)) == [(2, 100, 900), (10, 900, 1000)]
 
+
+def test_dataset_config_defaults_to_auto():
+    from snn_repro.results import ROOT
+
+    assert OmegaConf.load(ROOT / "conf/dataset/dvsgesture.yaml").options.release == "auto"

@@ -30,3 +30,23 @@ def test_shd_reference_framing_variant_bins_50_x_16ms_from_the_first_spike():
     frames = frame_events(ev, (700, 1, 1), int(ref.T), "window_ms", 16, origin=ref.options.window_origin)
     assert frames.shape == (50, 700) and frames[0, 3] == 2 and frames.sum() == 2  # the last is past 800 ms
 
+
+
+def test_rows_keep_pytorch_biases_and_the_reference_decay_clamp():
+    """The reference code initialises only the weights (Xavier-normal) and clamps the decay by relu6(6d)/6."""
+    for exp in ("map/shd_msp", "map/nmnist_msp", "map/shd_ssp", "map/nmnist_msp_convsyn"):
+        cfg = compose_config([f"+experiment={exp}"])
+        assert cfg.arch.bias_init == "default" and cfg.neuron.decay_clamp == "hardtanh", exp
+        torch.manual_seed(0)
+        net = build_network(cfg.arch, cfg.neuron, cfg.dataset.input_shape)
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        assert linears and all(m.bias.abs().max() > 0 for m in linears), exp
+        assert all(n.decay_clamp == "hardtanh" for _, n in net.neuron_layers())
+
+
+def test_nmnist_rows_use_the_reference_subset_and_top_left_crop():
+    for exp in ("map/nmnist_msp", "map/nmnist_ssp", "map/nmnist_msp_convsyn"):
+        ds = compose_config([f"+experiment={exp}"]).dataset
+        assert (ds.spatial.mode, ds.spatial.size, ds.spatial.crop_origin) == ("crop", 32, "top_left"), exp
+        assert ds.split.mode == "balanced_subset"
+        assert ds.options.subset_train_per_class == ds.options.subset_test_per_class == "smallest"
