@@ -345,9 +345,9 @@ def aggregate(table: Table, base: Path | None = None, commit: str | None = None,
     write_atomic(md.with_suffix(".runs.json"), json.dumps(runs_record(rows), indent=1, sort_keys=True) + "\n")
     done = sum(r.status == "done" for r in rows)
     if table.id.startswith("f") and any(r.values for r in rows):  # no finished run: no figure (not empty axes)
-        if getattr(table, "figure", None):
-            from snn_repro.tables.figures import draw
+        from snn_repro.tables.figures import draw, figure_spec
 
+        if figure_spec(table):
             draw(table, rows, md.with_suffix(".png"))
         else:
             render_png(table, rows, md.with_suffix(".png"))

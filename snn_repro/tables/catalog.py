@@ -39,6 +39,7 @@ class Row:
     paper: Any = None
     paper_extra: dict[str, Any] = field(default_factory=dict)
     swept: dict[str, Any] = field(default_factory=dict)  # the sweep axes' values of this row
+    declared: str = ""  # the row id as the table declares it (before the sweep values' suffixes)
 
     def override_args(self) -> list[str]:
         return [f"{k}={_override_value(v)}" for k, v in self.overrides.items()]
@@ -123,7 +124,7 @@ def _expand_rows(path: Path, declared: dict, sweep: dict[str, list], names: dict
                 paper = paper.get(combo[0] if len(combo) == 1 else "_".join(map(str, combo)))
             rows[row_id] = Row(row_id, str(spec["experiment"]), values,
                                f"{spec['experiment']}{_suffix(names, values, 'job')}", paper,
-                               dict(spec.get("paper_extra") or {}), swept)
+                               dict(spec.get("paper_extra") or {}), swept, str(rid))
     return rows
 
 

@@ -5,7 +5,8 @@ A figure table names its kind in ``table.figure``:
   (``csv/metrics.csv``), mean over seeds (learning curves: ASF-BP Fig. 4, APBS Fig. 4, BPSA Fig. 6);
 - ``{kind: versus, x: {row: x value}, series: {row: line name}, xlabel, log_x, error: false}``: the table's metric
   (mean over seeds, error bars the std) against the x value of each row, one line per series (accuracy vs T: BPSA
-  Fig. 5; error vs step length: MAP-SNN Fig. 6 with ``error: true`` plotting 100 - accuracy).
+  Fig. 5; error vs step length: MAP-SNN Fig. 6 with ``error: true`` plotting 100 - accuracy). ``x`` may instead
+  name one of the table's sweep axes (``x: dataset.T``): each row's value on it, one line per declared row.
 Paper values, where the table has them, are drawn as hollow markers labelled "paper". A figure with no complete run
 is not drawn (``draw`` returns False and writes nothing).
 """
@@ -89,10 +90,15 @@ def draw_curves(title: str, rows, metrics: list[str], path: Path) -> bool:
     return True
 
 
-def draw_versus(title: str, rows, spec: dict, path: Path, metric: str) -> bool:
+def draw_versus(title: str, rows, spec: dict, path: Path, metric: str, table_rows: dict | None = None) -> bool:
     """The metric (mean ± std over seeds; 100 - it with ``error``) against each row's x, one line per series."""
     error = bool(spec.get("error", False))
-    x_of, series_of = dict(spec["x"]), dict(spec.get("series") or {})
+    if isinstance(spec["x"], str):  # a sweep axis: the rows' values on it, a line per declared row
+        swept = {rid: row for rid, row in (table_rows or {}).items() if spec["x"] in row.swept}
+        x_of = {rid: row.swept[spec["x"]] for rid, row in swept.items()}
+        series_of = {rid: row.declared for rid, row in swept.items()}
+    else:
+        x_of, series_of = dict(spec["x"]), dict(spec.get("series") or {})
     ours, paper = defaultdict(list), defaultdict(list)
     for r in rows:
         if r.row not in x_of:
@@ -139,5 +145,5 @@ def draw(table, rows, path: Path) -> bool:
     if spec["kind"] == "curves":
         return draw_curves(title, rows, list(spec.get("metrics", ["train/acc", "test_during_fit/acc"])), path)
     if spec["kind"] == "versus":
-        return draw_versus(title, rows, spec, path, table.metric)
+        return draw_versus(title, rows, spec, path, table.metric, getattr(table, "rows", None))
     raise ValueError(f"table {table.name}: figure.kind must be one of {KINDS}, got {spec['kind']!r}")
