@@ -12,9 +12,9 @@ from snn_repro.schema import validate
 from snn_repro.tables.catalog import PAPERS, TableConfigError, checklist, discover_tables, load_table
 from snn_repro.tables.runner import compose_job, plan_table, sweep_commands
 
-# every job as composed by the table configs before they became data (one experiment file per swept value)
-BEFORE = {(n, j["row"], j["seed"]): j for n, jobs in
-          json.loads(Path(__file__).with_name("jobs_before.json").read_text()).items() for j in jobs}
+# every job the table configs compose, as recorded (scripts/record_jobs.py; see test_jobs_record.py)
+RECORD = {(n, j["row"], j["seed"]): j for n, jobs in
+          json.loads(Path(__file__).with_name("jobs.json").read_text()).items() for j in jobs}
 
 ERRORS: dict[str, str] = {}
 TABLES = discover_tables(ERRORS)
@@ -28,7 +28,7 @@ def test_every_table_config_loads():
 
 
 @pytest.mark.parametrize("name,row", ROWS, ids=[f"{n}-{r}" for n, r in ROWS])
-def test_row_experiment_composes_validates_and_runs_the_same_config_as_before(name, row):
+def test_row_experiment_composes_validates_and_runs_the_recorded_config(name, row):
     table = SWEEPS[name]
     cfg = compose_job(table, table.rows[row], table.seeds[0])
     validate(cfg)
@@ -36,7 +36,7 @@ def test_row_experiment_composes_validates_and_runs_the_same_config_as_before(na
     assert cfg.seed == table.seeds[0]
     for key, value in table.rows[row].overrides.items():
         assert OmegaConf.select(cfg, key) == value
-    assert config_hash(cfg) == BEFORE[(name, row, table.seeds[0])]["config_hash"]
+    assert config_hash(cfg) == RECORD[(name, row, table.seeds[0])]["config_hash"]
 
 
 def test_swept_rows_carry_their_paper_value_by_sweep_value():

@@ -1,0 +1,19 @@
+"""Rewrite tests/tables/jobs.json: every job the table configs compose (row, seed, job directory, config hash).
+
+Run it after an intended change of a table's rows or settings (and say in the table's conventions what changed and
+why); `git diff tests/tables/jobs.json` then shows exactly which jobs changed.
+"""
+import json
+
+from snn_repro.confighash import config_hash
+from snn_repro.results import ROOT
+from snn_repro.tables.catalog import discover_tables
+from snn_repro.tables.runner import compose_job
+
+if __name__ == "__main__":
+    record = {name: [{"config_hash": config_hash(compose_job(table, row, seed)), "job": f"{row.job}/seed{seed}",
+                      "row": rid, "seed": seed} for rid, row in table.rows.items() for seed in table.seeds]
+              for name, table in sorted(discover_tables().items())}
+    path = ROOT / "tests" / "tables" / "jobs.json"
+    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    print(f"{path}: {sum(map(len, record.values()))} jobs")
