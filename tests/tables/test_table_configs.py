@@ -41,7 +41,8 @@ def test_row_experiment_composes_validates_and_runs_the_recorded_config(name, ro
 
 def test_swept_rows_carry_their_paper_value_by_sweep_value():
     t9 = load_table("bpsa_t9")
-    assert [r for r in t9.rows if r.startswith("bpsa_bpta")] == [f"bpsa_bpta_t{T}" for T in (32, 16, 8, 4)]
+    assert [r for r in t9.rows if r.startswith("bpsa_bpta_t")] == [f"bpsa_bpta_t{T}" for T in (32, 16, 8, 4)]
+    assert t9.rows["bpsa_bpta_alpha08_t8"].paper == t9.rows["bpsa_bpta_t8"].paper == 96.18  # printed once
     assert t9.rows["bpsa_t4"].paper == 89.58 and t9.rows["baseline_t16"].paper == 93.92
     assert t9.rows["bpsa_t16"].job == "bpsa/dvsgesture_bpsa" and t9.rows["bpsa_t8"].job == "bpsa/dvsgesture_bpsa_t8"
     assert load_table("bpsa_t6").rows["cifar10_baseline"].paper_extra == {"firing_rate": 0.214, "ee": 13.4}
