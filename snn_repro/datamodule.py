@@ -9,28 +9,33 @@ Training data is resumable and reproducible: the order of epoch ``e`` is a permu
 and the random augmentation of a sample is seeded from (seed, e, index), so neither depends on the global RNG, on
 the number of workers, or on whether the run was interrupted. After a restart mid-epoch the sampler skips the
 batches the checkpoint had already trained on (see ``snn_repro.callbacks.resume``).
+
+Feeding a GPU: ``dataset.num_workers: -1`` takes the loader processes from the CPUs available to each rank
+(``default_workers``), batches are pinned when the trainer runs on CUDA, and event frames travel as integer counts
+that ``SNNModule.on_after_batch_transfer`` casts to float32 on the device.
 """
 from __future__ import annotations
 
+import os
 import random
 
 import lightning as L
 import numpy as np
-import tonic
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
+from snn_repro.augment import Compose
 from snn_repro.data import splits
 from snn_repro.data.registry import get_loader
 from snn_repro.distributed import per_rank_batch
 
 
 def _compose(transforms):
-    """The configured transforms in order (tonic's Compose), or None when there are none."""
+    """The configured transforms in order, or None when there are none."""
     transforms = [instantiate(t) for t in transforms or []]
-    return tonic.transforms.Compose(transforms) if transforms else None
+    return Compose(transforms) if transforms else None
 
 
 def _mix(*values: int) -> int:
@@ -104,12 +109,20 @@ class ShardSampler(DistributedSampler):
 class SeededSamples(Dataset):
     """Indexed by ``(index, epoch)``: runs the wrapped dataset's random transforms under a per-sample seed.
 
-    The global torch / numpy / random states are saved and put back around each sample, so loading data never moves
-    the RNG that the training step (e.g. a Poisson encoder) draws from.
+    Where every random transform takes a generator (the project's, see ``snn_repro.augment``), the sample gets its
+    own ``torch.Generator`` seeded with that seed, which draws exactly what torch's global generator would after
+    ``manual_seed(seed)``. Otherwise (a transform that draws from the global torch / numpy / random states, e.g.
+    tonic's) those states are seeded for the sample, and saved and put back around it. Either way loading data
+    never moves the RNG that the training step (e.g. a Poisson encoder) draws from.
     """
 
     def __init__(self, dataset: Dataset, seed: int):
         self.dataset, self.seed = dataset, seed
+        base, self.index_map = dataset, None
+        if isinstance(dataset, Subset):  # the train part left after holding out a validation split
+            base, self.index_map = dataset.dataset, list(dataset.indices)
+        # the per-sample generator path: a dataset whose ``item(i, generator)`` hands it to all its random transforms
+        self.generator_source = base if getattr(base, "takes_generator", False) and hasattr(base, "item") else None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -117,6 +130,13 @@ class SeededSamples(Dataset):
     def __getitem__(self, key):
         index, epoch = key
         seed = _mix(self.seed, epoch, index)
+        if self.generator_source is not None:
+            i = index if self.index_map is None else self.index_map[index]
+            return self.generator_source.item(i, torch.Generator().manual_seed(seed))
+        return self.global_seeded(index, seed)
+
+    def global_seeded(self, index: int, seed: int):
+        """Sample ``index`` with the global generators seeded by ``seed`` (and their states put back after)."""
         t, n, p = torch.get_rng_state(), np.random.get_state(), random.getstate()
         try:
             torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also seeds CUDA, at ~1 ms a call
@@ -127,6 +147,40 @@ class SeededSamples(Dataset):
             torch.set_rng_state(t)
             np.random.set_state(n)
             random.setstate(p)
+
+
+AUTO_WORKERS_MAX = 8  # beyond this a loader of cached frames rarely gets faster, and each worker holds memory
+
+
+def cpus_per_rank(ranks_on_node: int) -> int:
+    """CPUs one training process may use: SLURM's per-task allocation (SLURM_CPUS_PER_TASK: one task per rank)
+    where set, else the CPUs this process may run on (its affinity mask) shared by the ranks on this node."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        return min(cpus, int(slurm))
+    return max(1, cpus // max(1, ranks_on_node))
+
+
+def default_workers(ranks_on_node: int) -> int:
+    """``dataset.num_workers: -1``: one CPU for the training process, the rest (at most AUTO_WORKERS_MAX) load."""
+    return min(AUTO_WORKERS_MAX, cpus_per_rank(ranks_on_node) - 1)
+
+
+def collate_samples(batch):
+    """``default_collate``, after promoting the samples' frames to one dtype: event counts come as the smallest
+    integer type that holds each sample's counts (uint8, int16, int32), so one batch may mix them."""
+    if batch and isinstance(batch[0], (tuple, list)) and isinstance(batch[0][0], torch.Tensor):
+        dtypes = {sample[0].dtype for sample in batch}
+        if len(dtypes) > 1:
+            dtype = dtypes.pop()
+            for d in dtypes:
+                dtype = torch.promote_types(dtype, d)
+            batch = [(sample[0].to(dtype), *sample[1:]) for sample in batch]
+    return default_collate(batch)
 
 
 def labels_of(ds: Dataset) -> np.ndarray:
@@ -190,13 +244,34 @@ class SNNDataModule(L.LightningDataModule):
         trainer = self.trainer
         return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
+    @property
+    def num_workers(self) -> int:
+        """``dataset.num_workers``, or where it is -1 (auto) ``default_workers`` (0 for synthetic data, which is
+        made in memory faster than a worker hands it over)."""
+        workers = int(self.cfg.get("num_workers", 0))
+        if workers >= 0:
+            return workers
+        if self.cfg.get("synthetic", False):
+            return 0
+        trainer = self.trainer
+        return default_workers(getattr(trainer, "num_devices", 1) if trainer is not None else 1)
+
+    @property
+    def pin_memory(self) -> bool:
+        """Page-locked batches when training on a CUDA device: the host-to-device copy runs asynchronously."""
+        trainer = self.trainer
+        try:
+            return trainer is not None and trainer.strategy.root_device.type == "cuda"
+        except (AttributeError, RuntimeError):
+            return False
+
     def _loader(self, ds, **kwargs):
-        workers = int(self.cfg.num_workers)
+        workers = self.num_workers
         # dataset.batch_size is the global batch: each of the world_size ranks loads its share
         batch_size = per_rank_batch(int(self.cfg.batch_size), self._world()[0])
         # an own generator: creating a loader iterator must not draw from the global RNG
-        return DataLoader(ds, batch_size=batch_size, num_workers=workers,
-                          persistent_workers=workers > 0, drop_last=False,
+        return DataLoader(ds, batch_size=batch_size, num_workers=workers, collate_fn=collate_samples,
+                          pin_memory=self.pin_memory, persistent_workers=workers > 0, drop_last=False,
                           generator=torch.Generator().manual_seed(self.seed), **kwargs)
 
     def train_dataloader(self):

@@ -39,17 +39,24 @@ def synaptic_layers(net: SpikingNetwork) -> dict[str, nn.Module]:
 
 def layer_synops(layer: nn.Module, x: torch.Tensor) -> tuple[float, float, bool]:
     """(effective ops, dense ops, spiking input) of one call of ``layer`` on ``x`` (any batch/time folding)."""
+    effective, dense, spiking = layer_synops_on_device(layer, x)
+    return float(effective), float(dense), bool(spiking)
+
+
+def layer_synops_on_device(layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """``layer_synops`` with the effective ops and the spiking flag left as tensors on x's device: the counter
+    reads them once per epoch, not once per layer and time step (each read would wait for the GPU)."""
     x = x.detach()
     weight = layer.weight.detach()  # a parametrised weight (APBS) is computed here
     x_bin, w_bin = (x != 0).to(weight.dtype), (weight != 0).to(weight.dtype)
-    spiking = bool(((x == 0) | (x == 1) | (x == -1)).all())
+    spiking = ((x == 0) | (x == 1) | (x == -1)).all()
     if isinstance(layer, nn.Linear):
         effective = (x_bin @ w_bin.T).sum(dtype=torch.float64)
         dense = x.numel() // layer.in_features * layer.in_features * layer.out_features
     else:  # the layer's own convolution (stride, padding, dilation, groups) on the binarised tensors
         effective = layer._conv_forward(x_bin, w_bin, None).sum(dtype=torch.float64)
         dense = layer._conv_forward(torch.ones_like(x_bin), torch.ones_like(w_bin), None).sum(dtype=torch.float64)
-    return float(effective), float(dense), spiking
+    return effective, dense, spiking
 
 
 def static_metrics(net: SpikingNetwork) -> dict:
@@ -88,10 +95,11 @@ class SynOpsCounter:
 
     def _hook(self, key: str):
         def hook(module, inputs, output):
-            effective, dense, spiking = layer_synops(module, inputs[0])
+            effective, dense, spiking = layer_synops_on_device(module, inputs[0])
             c = self.counts[key]
-            c["effective_acs" if spiking else "effective_macs"] += effective
-            c["dense"] += dense
+            c["effective_acs"] = c["effective_acs"] + torch.where(spiking, effective, 0.0)
+            c["effective_macs"] = c["effective_macs"] + torch.where(spiking, 0.0, effective)
+            c["dense"] = c["dense"] + dense
 
         return hook
 
@@ -101,7 +109,7 @@ def neurobench_summary(net: SpikingNetwork, counts: dict[str, dict[str, float]],
     """Per-sample synaptic ops and the sparsities, per layer and total (see the module docstring); ``activity``
     (default: the network's ``activation_counts``) is (non-zero outputs, outputs) per neuron layer."""
     static = static_metrics(net)
-    layers = {k: {**static["layers"].get(k, {}), **{op: v / samples for op, v in c.items()}}
+    layers = {k: {**static["layers"].get(k, {}), **{op: float(v) / samples for op, v in c.items()}}
               for k, c in counts.items()}
     activity = net.activation_counts if activity is None else activity
     active = sum(a for a, _ in activity.values())
@@ -142,7 +150,7 @@ class NeuroBenchMetrics(L.Callback):
         # under DDP each rank counted its shard of the test split: the sums over all ranks
         local = {"samples": self.samples}
         for key, c in self.counter.counts.items():
-            local.update({f"ops/{key}/{op}": v for op, v in c.items()})
+            local.update({f"ops/{key}/{op}": float(v) for op, v in c.items()})
         for name, (active, outputs) in pl_module.net.activation_counts.items():
             local.update({f"act/{name}/active": active, f"act/{name}/outputs": outputs})
         totals = sum_over_ranks(local)

@@ -18,6 +18,33 @@ class NonFiniteLoss(FloatingPointError):
     pass
 
 
+class NonFiniteWatch:
+    """The first non-finite loss, recorded on the loss's device without waiting for it: a host-side check of every
+    step (``bool(torch.isfinite(loss))``) would stop the CPU until the GPU has finished that step, every step.
+    ``record`` queues three tiny device ops; ``check`` reads them (one synchronisation) and raises."""
+
+    def __init__(self):
+        self.found = None  # device tensors: [found flag, loss value, split index, epoch, step] of the first one
+
+    def record(self, loss: torch.Tensor, split: int, epoch: int, step: int) -> None:
+        loss = loss.detach().float().reshape(())
+        if self.found is None:
+            self.found = torch.zeros(5, dtype=torch.float64, device=loss.device)
+        first = ~torch.isfinite(loss) & (self.found[0] == 0)
+        here = torch.stack([torch.ones_like(loss, dtype=torch.float64), loss.double(),
+                            *(torch.full((), float(v), dtype=torch.float64, device=loss.device)
+                              for v in (split, epoch, step))])
+        self.found = torch.where(first, here, self.found)
+
+    def check(self) -> None:
+        if self.found is None:
+            return
+        flag, value, split, epoch, step = self.found.tolist()
+        if flag:
+            raise NonFiniteLoss(f"{EVAL_SPLITS[int(split)]} loss is {value} at epoch {int(epoch)}, "
+                                f"step {int(step)}: lower the learning rate or check the input scale")
+
+
 # metric prefixes: `val` is the held-out split carved from train (only when dataset.split.val_fraction > 0),
 # `test_during_fit` the test split evaluated after every epoch, `test` the evaluation after fit
 EVAL_SPLITS = ("train", "val", "test_during_fit", "test")
@@ -35,8 +62,36 @@ class SNNModule(L.LightningModule):
             split + "_": MulticlassAccuracy(num_classes, average="micro") for split in EVAL_SPLITS
         })  # "train" etc. clash with nn.Module attributes inside a ModuleDict
         self.config: dict | None = None  # the resolved run config (set by build_module), saved in checkpoints
+        self.nonfinite = NonFiniteWatch()
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Event frames arrive as integer counts (a quarter of float32's bytes to copy): float32 here, on the
+        device, which equals the float32 frames exactly."""
+        x, *rest = batch
+        if isinstance(x, torch.Tensor) and not x.is_floating_point():
+            x = x.to(torch.float32)
+        return (x, *rest)
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteLoss naming the first non-finite loss since the start (one device synchronisation)."""
+        self.nonfinite.check()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        every = max(1, int(getattr(self.trainer, "log_every_n_steps", 50) or 50))
+        if (batch_idx + 1) % every == 0:  # at the logging cadence: a diverged run stops within that many steps
+            self.check_finite()
+
+    def on_train_epoch_end(self) -> None:
+        self.check_finite()
+
+    def on_validation_epoch_end(self) -> None:
+        self.check_finite()
+
+    def on_test_epoch_end(self) -> None:
+        self.check_finite()
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self.check_finite()  # never a checkpoint of weights that a non-finite loss has reached
         if self.config is not None:  # what load_from_checkpoint rebuilds the module from
             checkpoint["snn_repro_config"] = self.config
 
@@ -62,9 +117,7 @@ class SNNModule(L.LightningModule):
         else:
             scores = self.rule.eval_scores(self.net, self.encoder, x, self.read)
         loss = loss_fn(scores, y, **self.loss_cfg)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"{split} loss is {loss.item()} at epoch {self.current_epoch}, "
-                                f"step {self.global_step}: lower the learning rate or check the input scale")
+        self.nonfinite.record(loss, EVAL_SPLITS.index(split), self.current_epoch, self.global_step)
         acc = self.metrics[split + "_"]
         acc(scores.detach(), y)
         # sync_dist: the epoch mean over all ranks' samples (synchronised once, at the epoch's end)

@@ -34,20 +34,22 @@ class RandomCrop:
     """Zero-pad by `pad` on every side and crop back to the input size at a random offset."""
 
     pad: int = 4
+    keeps_counts = True
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.pad <= 0:
             return x
-        top, left = (int(v) for v in torch.randint(0, 2 * self.pad + 1, (2,)))
+        top, left = (int(v) for v in torch.randint(0, 2 * self.pad + 1, (2,), generator=generator))
         return crop_with_padding(x, self.pad, top, left)
 
 
 @dataclass
 class RandomHorizontalFlip:
     p: float = 0.5
+    keeps_counts = True
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flip(-1) if torch.rand(()).item() < self.p else x
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return x.flip(-1) if torch.rand((), generator=generator).item() < self.p else x
 
 
 @dataclass
@@ -55,11 +57,12 @@ class RandomRotation:
     """Rotation by an angle drawn uniformly from [-degrees, degrees]."""
 
     degrees: float = 15.0
+    keeps_counts = True  # nearest neighbour: every output is one of the input values, or 0
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.degrees <= 0:
             return x
-        return rotate(x, (2.0 * torch.rand(()).item() - 1.0) * self.degrees)
+        return rotate(x, (2.0 * torch.rand((), generator=generator).item() - 1.0) * self.degrees)
 
 
 @dataclass
@@ -80,18 +83,19 @@ class RandomErasing:
         if not isinstance(self.value, (int, float)):
             self.value = tuple(float(v) for v in self.value)
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.rand(()).item() >= self.p:
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if torch.rand((), generator=generator).item() >= self.p:
             return x
         h, w = x.shape[-2:]
         log_ratio = (math.log(self.ratio[0]), math.log(self.ratio[1]))
         for _ in range(10):
-            area = h * w * (self.scale[0] + (self.scale[1] - self.scale[0]) * torch.rand(()).item())
-            aspect = math.exp(log_ratio[0] + (log_ratio[1] - log_ratio[0]) * torch.rand(()).item())
+            u_area, u_aspect = (torch.rand((), generator=generator).item() for _ in range(2))  # in this order
+            area = h * w * (self.scale[0] + (self.scale[1] - self.scale[0]) * u_area)
+            aspect = math.exp(log_ratio[0] + (log_ratio[1] - log_ratio[0]) * u_aspect)
             eh, ew = int(round(math.sqrt(area * aspect))), int(round(math.sqrt(area / aspect)))
             if 0 < eh < h and 0 < ew < w:
-                top = int(torch.randint(0, h - eh + 1, ()).item())
-                left = int(torch.randint(0, w - ew + 1, ()).item())
+                top = int(torch.randint(0, h - eh + 1, (), generator=generator).item())
+                left = int(torch.randint(0, w - ew + 1, (), generator=generator).item())
                 out = x.clone()
                 fill = torch.as_tensor(self.value, dtype=x.dtype)
                 if fill.dim() == 1:  # one value per channel of [C, H, W]

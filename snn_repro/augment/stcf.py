@@ -35,12 +35,12 @@ def crop_flip(values: np.ndarray, lo: int, hi: int, flip: bool) -> tuple[np.ndar
     return keep, v
 
 
-def draw_range(lo: int, hi: int, min_scale: float) -> tuple[int, int]:
+def draw_range(lo: int, hi: int, min_scale: float, generator: torch.Generator | None = None) -> tuple[int, int]:
     """[D_A, D_B] with D_B - D_A = round(s * (hi - lo)), s ~ U(min_scale, 1), uniformly placed inside [lo, hi]."""
     span = int(hi) - int(lo)
-    s = min_scale + (1.0 - min_scale) * torch.rand(()).item()
+    s = min_scale + (1.0 - min_scale) * torch.rand((), generator=generator).item()
     length = int(round(s * span))
-    start = int(lo) + int(torch.randint(0, span - length + 1, ()).item())
+    start = int(lo) + int(torch.randint(0, span - length + 1, (), generator=generator).item())
     return start, start + length
 
 
@@ -78,15 +78,15 @@ class SpatioTemporalCropFlip:
         if self.time not in TIME_MODES:
             raise ValueError(f"time must be one of {TIME_MODES}, got {self.time!r}")
 
-    def __call__(self, events: np.ndarray) -> np.ndarray:
+    def __call__(self, events: np.ndarray, generator: torch.Generator | None = None) -> np.ndarray:
         events = events.copy()
         time_flipped = False
         for axis in self.axes:
             if len(events) == 0:
                 break
             lo, hi = int(events[axis].min()), int(events[axis].max())
-            a, b = draw_range(lo, hi, self.min_scale)
-            flip = bool(torch.rand(()).item() < self.flip_p)
+            a, b = draw_range(lo, hi, self.min_scale, generator)
+            flip = bool(torch.rand((), generator=generator).item() < self.flip_p)
             keep, mapped = crop_flip(events[axis], a, b, flip)
             events = events[keep]
             events[axis] = rescale_to(mapped, b - a, lo, hi) if self.rescale and axis != "t" else mapped

@@ -36,8 +36,9 @@ from snn_repro.neurons.base import Neuron
 SYNAPTIC = (nn.Conv2d, nn.Linear)
 
 
-def conv2d_ops_from_nonzeros(x: torch.Tensor, conv: nn.Conv2d) -> float:
-    """Accumulates triggered by the non-zero entries of ``x`` [N, C, H, W] in ``conv`` (all samples summed)."""
+def conv2d_ops_from_nonzeros(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
+    """Accumulates triggered by the non-zero entries of ``x`` [N, C, H, W] in ``conv`` (all samples summed), as a
+    float64 scalar on x's device (exact: integer counts below 2^53)."""
     if conv.padding_mode != "zeros":
         raise ValueError(f"energy count assumes zero padding, {conv} pads with {conv.padding_mode!r}")
     groups = conv.groups
@@ -45,7 +46,7 @@ def conv2d_ops_from_nonzeros(x: torch.Tensor, conv: nn.Conv2d) -> float:
     per_group = nz.unflatten(1, (groups, -1)).sum(2)  # [N, G, H, W]: non-zeros per position in each group
     ones = torch.ones(groups, 1, *conv.kernel_size, dtype=torch.float64, device=x.device)
     hits = F.conv2d(per_group, ones, stride=conv.stride, padding=conv.padding, dilation=conv.dilation, groups=groups)
-    return float(hits.sum()) * (conv.out_channels // groups)
+    return hits.sum() * (conv.out_channels // groups)
 
 
 def dense_macs_per_row(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -59,12 +60,15 @@ def dense_macs_per_row(module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> f
 
 @dataclass
 class LayerOps:
+    """While counting, ``events``, ``nonzeros`` and ``analog`` are tensors on the network's device (a host read per
+    layer and time step would wait for the GPU each time); ``EnergyCounter`` reads them once, at the epoch's end."""
+
     spike_driven: bool  # placed after a neuron layer
     mac_per_row: float = 0.0
-    events: float = 0.0  # accumulates triggered by non-zero inputs, summed over all calls
-    nonzeros: float = 0.0
+    events: float | torch.Tensor = 0.0  # accumulates triggered by non-zero inputs, summed over all calls
+    nonzeros: float | torch.Tensor = 0.0
     inputs: float = 0.0
-    analog: bool = False  # some input was neither 0 nor 1 (encoder side only)
+    analog: bool | torch.Tensor = False  # some input was neither 0 nor 1 (encoder side only)
 
 
 class SynapticOpCounter:
@@ -100,15 +104,16 @@ class SynapticOpCounter:
         def hook(module, inputs, output):
             x = inputs[0].detach()
             ops = self.layers[key]
-            ops.mac_per_row = dense_macs_per_row(module, x, output)
+            ops.mac_per_row = dense_macs_per_row(module, x, output)  # from shapes: no device read
+            nonzeros = (x != 0).sum(dtype=torch.float64)
             if isinstance(module, nn.Conv2d):
-                ops.events += conv2d_ops_from_nonzeros(x, module)
+                ops.events = ops.events + conv2d_ops_from_nonzeros(x, module)
             else:
-                ops.events += float((x != 0).sum()) * module.out_features
-            ops.nonzeros += float((x != 0).sum())
+                ops.events = ops.events + nonzeros * module.out_features
+            ops.nonzeros = ops.nonzeros + nonzeros
             ops.inputs += x.numel()
-            if not ops.spike_driven and not ops.analog:
-                ops.analog = not bool(((x == 0) | (x == 1)).all())
+            if not ops.spike_driven:
+                ops.analog = ~((x == 0) | (x == 1)).all() | ops.analog
 
         return hook
 
@@ -170,7 +175,7 @@ class EnergyCounter(L.Callback):
         # under DDP each rank counted its shard of the test split: the sums over all ranks
         local = {"samples": self.samples, **{f"spikes/{n}": c for n, c in net.spike_counts.items()}}
         for key, o in self.counter.layers.items():
-            local.update({f"ops/{key}/events": o.events, f"ops/{key}/nonzeros": o.nonzeros,
+            local.update({f"ops/{key}/events": float(o.events), f"ops/{key}/nonzeros": float(o.nonzeros),
                           f"ops/{key}/inputs": o.inputs, f"ops/{key}/analog": float(o.analog)})
         totals = sum_over_ranks(local)
         samples = int(totals["samples"])

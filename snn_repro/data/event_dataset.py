@@ -4,7 +4,14 @@ Caching (`dataset.cache: true`): without an event transform the finished frames 
 on-disk part, file list, split, framing, spatial reduction, T and reader options; each entry is named by its
 recording's path, size and modification time (see snn_repro.data.cache). With an event
 transform (STCF augmentation, train split only) the frames change every epoch, so the *decoded events* are cached
-instead (keyed without the framing parameters) and the transform plus framing run on every access.
+instead (keyed without the framing parameters, stored by ``compact_events`` in 9-13 bytes an event) and the
+transform plus framing run on every access.
+
+Samples are integer event counts (``counts_tensor``: uint8, or int16 / int32 where a count does not fit), a quarter
+of float32's bytes for most recordings through collation, pinning and the host-to-device copy; the LightningModule
+casts them to float on the device (``SNNModule.on_after_batch_transfer``), which gives exactly the float32 frames.
+Random transforms draw from the generator ``item`` is handed (``snn_repro.augment``), so a sample's augmentation
+is a function of its seed alone.
 """
 from __future__ import annotations
 
@@ -18,7 +25,8 @@ from omegaconf import OmegaConf
 
 from snn_repro.data import splits
 from snn_repro.data.cache import DiskCache, files_digest
-from snn_repro.data.events import EVENT_DTYPE, EventSource, concat_sources
+from snn_repro.augment import keeps_counts, run_transform, takes_generator
+from snn_repro.data.events import EventSource, as_events, compact_events, concat_sources, is_event_array
 from snn_repro.data.framing import CROP_ORIGINS, check_framing, frame_events, frame_shape
 
 
@@ -48,11 +56,26 @@ def compact(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
+def counts_tensor(frames: np.ndarray) -> torch.Tensor:
+    """Frames of event counts (float32 or a cache entry of ``compact``) as the smallest torch type that holds them:
+    uint8, else int16 or int32 (torch has no full uint16 support); frames that are not counts, or with a count
+    beyond uint16 (which ``compact`` leaves float32), stay float32. Cast to float32, the result equals
+    ``frames.astype(float32)`` exactly."""
+    frames = compact(np.asarray(frames))
+    if frames.dtype == np.uint16:
+        top = int(frames.max()) if frames.size else 0
+        frames = frames.astype(np.int16 if top <= np.iinfo(np.int16).max else np.int32)
+    return torch.from_numpy(np.ascontiguousarray(frames))
+
+
 class FramedEvents(torch.utils.data.Dataset):
     def __init__(self, cfg, split: str, source: EventSource, indices: np.ndarray,
                  event_transform: Callable | None = None, frame_transform: Callable | None = None):
         self.source, self.indices = source, np.asarray(indices, dtype=np.int64)
         self.event_transform, self.frame_transform = event_transform, frame_transform
+        # every random transform draws from the generator it is handed (SeededSamples then skips the global seeding)
+        self.takes_generator = takes_generator(event_transform) and takes_generator(frame_transform)
+        self.frame_transform_keeps_counts = keeps_counts(frame_transform)
         self.T = int(cfg.T)
         self.mode, self.value = str(cfg.framing.mode), float(cfg.framing.value)
         self.spatial_mode, self.size = str(cfg.spatial.mode), int(cfg.spatial.size)
@@ -105,22 +128,22 @@ class FramedEvents(torch.utils.data.Dataset):
         return frame_events(events, self.source.sensor, self.T, self.mode, self.value, self.spatial_mode, self.size,
                             self.origin, span, self.crop_origin)
 
-    def augmented_frames(self, events: np.ndarray) -> np.ndarray:
+    def augmented_frames(self, events: np.ndarray, generator: torch.Generator | None = None) -> np.ndarray:
         """Frames of the event transform's output; where a transform keeps the bin duration (STCF ``time:
         keep_bin_duration``), its output's [0, ...] is binned with the duration of the recording it got."""
         members = getattr(self.event_transform, "transforms", [self.event_transform])
         keep = any(getattr(t, "keeps_bin_duration", False) for t in members) and len(events) > 0
         span = (0, int(events["t"].max()) - int(events["t"].min())) if keep else None
-        return self.frames(self.event_transform(events.copy()), span)
+        return self.frames(run_transform(self.event_transform, events.copy(), generator), span)
 
     def _valid_frames(self, arr: np.ndarray) -> bool:
         return arr.shape == tuple(self.shape) and arr.dtype in (np.uint8, np.uint16, np.float32)
 
-    @staticmethod
-    def _valid_events(arr: np.ndarray) -> bool:
-        return arr.ndim == 1 and arr.dtype == EVENT_DTYPE
-
     def __getitem__(self, k: int):
+        return self.item(k, None)
+
+    def item(self, k: int, generator: torch.Generator | None):
+        """Sample k; the random transforms draw from ``generator`` (None: torch's global generator)."""
         i = int(self.indices[k])
         if self.event_transform is None:
             if self.cache:
@@ -129,12 +152,14 @@ class FramedEvents(torch.utils.data.Dataset):
             else:
                 frames = self.frames(self.read(i))
         else:
-            events = self.cache.get(self.ids[i], lambda: self.read(i), self._valid_events) if self.cache \
-                else self.read(i)
-            frames = self.augmented_frames(events)
-        x = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))
+            events = as_events(self.cache.get(self.ids[i], lambda: compact_events(self.read(i)), is_event_array)) \
+                if self.cache else self.read(i)
+            frames = self.augmented_frames(events, generator)
+        x = counts_tensor(frames)
         if self.frame_transform is not None:
-            x = self.frame_transform(x)
+            if not self.frame_transform_keeps_counts:  # e.g. erasing to a float fill value: float32 as before
+                x = x.float()
+            x = run_transform(self.frame_transform, x, generator)
         return x, int(self.source.labels[i])
 
 

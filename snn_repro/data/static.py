@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from snn_repro.augment import run_transform, takes_generator
 from snn_repro.data import splits
 from snn_repro.data.errors import CorruptFile
 from snn_repro.data.event_dataset import options
@@ -31,14 +32,19 @@ CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 class StaticImages(torch.utils.data.Dataset):
     def __init__(self, images: np.ndarray, labels: np.ndarray, frame_transform: Callable | None = None):
         self.images, self.labels, self.frame_transform = images, np.asarray(labels, dtype=np.int64), frame_transform
+        self.takes_generator = takes_generator(frame_transform)  # see snn_repro.datamodule.SeededSamples
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int):
+        return self.item(i, None)
+
+    def item(self, i: int, generator: torch.Generator | None):
+        """Image i; the random transforms draw from ``generator`` (None: torch's global generator)."""
         x = torch.from_numpy(self.images[i].astype(np.float32) / 255.0)
         if self.frame_transform is not None:
-            x = self.frame_transform(x)
+            x = run_transform(self.frame_transform, x, generator)
         return x, int(self.labels[i])
 
 

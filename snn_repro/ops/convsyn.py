@@ -46,6 +46,7 @@ class ConvSyn(SequenceOp):
         lags = torch.arange(kernel_size) if causal else torch.arange(kernel_size) - (kernel_size - 1) // 2
         times = lags.float() if causal else lags.float() + (kernel_size + 1) / 2
         self.register_buffer("lags", lags, persistent=False)
+        self.lag_values = tuple(lags.tolist())  # read on the host: the buffer may live on the GPU
         self.register_buffer("times", times, persistent=False)
 
     def kernel(self) -> torch.Tensor:
@@ -61,11 +62,11 @@ class ConvSyn(SequenceOp):
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         T = x_seq.shape[0]
         kernel = self.kernel().to(x_seq.dtype)
-        front, back = int(self.lags.max()), int(-self.lags.min())  # zeros before t=0 / after t=T-1
+        front, back = max(self.lag_values), -min(self.lag_values)  # zeros before t=0 / after t=T-1
         pads = [x_seq.new_zeros((front, *x_seq.shape[1:])), x_seq, x_seq.new_zeros((back, *x_seq.shape[1:]))]
         padded = torch.cat(pads)
         out = 0
-        for i, lag in enumerate(self.lags.tolist()):
+        for i, lag in enumerate(self.lag_values):
             # out[t] += C[lag] * x[t - lag]; x[t - lag] sits at padded[t - lag + front]
             out = out + self._per_channel(kernel[i], x_seq.dim() - 3) * padded[front - lag: front - lag + T]
         return out

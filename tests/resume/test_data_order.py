@@ -1,7 +1,12 @@
 """The training order is a function of (seed, epoch) alone; a restart skips exactly the batches already done."""
+import numpy as np
 import torch
+from omegaconf import OmegaConf
 
-from snn_repro.datamodule import EpochSampler, SeededSamples
+from snn_repro.data import fixtures as fx
+from snn_repro.datamodule import EpochSampler, SeededSamples, SNNDataModule
+from snn_repro.results import ROOT
+from tests.data.conftest import dataset_cfg
 
 
 def test_order_depends_on_seed_and_epoch_only():
@@ -53,3 +58,22 @@ def test_sample_randomness_is_seeded_per_sample_and_leaves_the_global_rng_alone(
     assert torch.equal(torch.get_rng_state(), before)
     assert torch.equal(ds[(2, 5)], x)
     assert not torch.equal(ds[(2, 6)], x) and not torch.equal(ds[(3, 5)], x)
+
+
+def test_augmented_batches_do_not_depend_on_the_number_of_workers(tmp_path):
+    """STCF and the frame augmentation draw from per-sample generators: 0 and 2 worker processes load the same."""
+    fx.write_cifar10dvs(str(tmp_path / "data"), np.random.default_rng(0), per_class=2, n_events=400)
+    augmentation = OmegaConf.load(ROOT / "conf" / "augmentation" / "stcf_ref_frames.yaml")
+    batches = {}
+    for workers in (0, 2):
+        cfg = dataset_cfg("cifar10dvs", tmp_path / "data", tmp_path / "cache", input_shape=[2, 42, 42], T=8,
+                          framing=("time_bins", 8), spatial=("sum_pool", 42), split=("random_per_class", 0.5, 0),
+                          cache=True)
+        cfg.num_workers = workers
+        data = SNNDataModule(cfg, augmentation, seed=11)
+        data.setup()
+        data.train_sampler.set_epoch(2)
+        batches[workers] = [(x, y) for x, y in data.train_dataloader()]
+    assert len(batches[0]) == len(batches[2]) > 1
+    for (x0, y0), (x2, y2) in zip(batches[0], batches[2]):
+        assert x0.dtype == torch.uint8 and torch.equal(x0, x2) and torch.equal(y0, y2)
