@@ -19,14 +19,19 @@ def crop_with_padding(x: torch.Tensor, pad: int, top: int, left: int) -> torch.T
 
 
 def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
-    """Rotate about the centre, nearest neighbour (keeps event counts integral), zeros outside."""
+    """Rotate about the centre, nearest neighbour (keeps event counts integral), zeros outside: ``grid_sample``
+    (mode nearest, zero padding) of every [H, W] plane. The source pixel of each output pixel does not depend on
+    the values, so it is sampled once, from an image of pixel numbers, and every plane gathers from it (the same
+    values as sampling each plane, in any dtype, at one plane's cost)."""
     h, w = x.shape[-2:]
     a = math.radians(degrees)
     theta = torch.tensor([[math.cos(a), -math.sin(a), 0.0], [math.sin(a), math.cos(a), 0.0]], dtype=torch.float32)
-    flat = x.reshape(1, -1, h, w).float()
-    grid = F.affine_grid(theta[None], list(flat.shape), align_corners=False)
-    out = F.grid_sample(flat, grid, mode="nearest", padding_mode="zeros", align_corners=False)
-    return out.reshape(x.shape).to(x.dtype)
+    numbers = torch.arange(1, h * w + 1, dtype=torch.float32).reshape(1, 1, h, w)  # 0 is "outside": exact in float32
+    grid = F.affine_grid(theta[None], [1, 1, h, w], align_corners=False)
+    source = F.grid_sample(numbers, grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    planes = x.reshape(-1, h * w)
+    padded = torch.cat([planes.new_zeros(planes.shape[0], 1), planes], dim=1)
+    return padded[:, source.reshape(-1).long()].reshape(x.shape)
 
 
 @dataclass

@@ -168,3 +168,18 @@ def test_random_erasing_sets_one_rectangle_to_the_value_per_channel():
             assert torch.all(out[c][changed] == v)
         assert torch.equal(out[:, ~changed], x[:, ~changed])
     assert torch.equal(RandomErasing(p=0.0)(x), x)
+
+
+@pytest.mark.parametrize("degrees", [0.0, 7.3, -15.0, 33.0, 90.0, 180.0])
+def test_rotation_samples_each_plane_as_grid_sample_does(degrees):
+    """The gather of one sampled map of pixel numbers equals grid_sample (nearest, zeros) of every plane, in float
+    and on integer counts."""
+    x = torch.rand(5, 2, 13, 17)
+    a = np.radians(degrees)
+    theta = torch.tensor([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0]], dtype=torch.float32)
+    grid = torch.nn.functional.affine_grid(theta[None], [1, 10, 13, 17], align_corners=False)
+    want = torch.nn.functional.grid_sample(x.reshape(1, 10, 13, 17), grid, mode="nearest", padding_mode="zeros",
+                                           align_corners=False).reshape(x.shape)
+    assert torch.equal(rotate(x, degrees), want)
+    counts = (x * 300).to(torch.int16)
+    assert torch.equal(rotate(counts, degrees), rotate(counts.float(), degrees).to(torch.int16))
