@@ -12,7 +12,7 @@ batches the checkpoint had already trained on (see ``snn_repro.callbacks.resume`
 
 Feeding a GPU: ``dataset.num_workers: -1`` takes the loader processes from the CPUs available to each rank
 (``default_workers``), batches are pinned when the trainer runs on CUDA, and event frames travel as integer counts
-that ``SNNModule.on_after_batch_transfer`` casts to float32 on the device.
+that ``SNNModule.as_float`` casts to float32 on the device.
 """
 from __future__ import annotations
 

@@ -64,14 +64,6 @@ class SNNModule(L.LightningModule):
         self.config: dict | None = None  # the resolved run config (set by build_module), saved in checkpoints
         self.nonfinite = NonFiniteWatch()
 
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """Event frames arrive as integer counts (a quarter of float32's bytes to copy): float32 here, on the
-        device, which equals the float32 frames exactly."""
-        x, *rest = batch
-        if isinstance(x, torch.Tensor) and not x.is_floating_point():
-            x = x.to(torch.float32)
-        return (x, *rest)
-
     def check_finite(self) -> None:
         """Raise NonFiniteLoss naming the first non-finite loss since the start (one device synchronisation)."""
         self.nonfinite.check()
@@ -107,11 +99,18 @@ class SNNModule(L.LightningModule):
     def read(self, out_seq: torch.Tensor) -> torch.Tensor:
         return readout(out_seq, self.readout_mode, self.encoder.time_steps, self.net.threshold)
 
+    @staticmethod
+    def as_float(x: torch.Tensor) -> torch.Tensor:
+        """Event frames arrive as integer counts (a quarter of float32's bytes to pin and copy): float32 here, on
+        the device the batch was moved to, which equals the float32 frames exactly."""
+        return x if x.is_floating_point() else x.to(torch.float32)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rule.eval_scores(self.net, self.encoder, x, self.read)
+        return self.rule.eval_scores(self.net, self.encoder, self.as_float(x), self.read)
 
     def _shared(self, batch, split: str):
         x, y = batch
+        x = self.as_float(x)
         if split == "train":
             scores = self.rule.train_scores(self.net, self.encoder, x, self.read)
         else:

@@ -9,7 +9,7 @@ transform plus framing run on every access.
 
 Samples are integer event counts (``counts_tensor``: uint8, or int16 / int32 where a count does not fit), a quarter
 of float32's bytes for most recordings through collation, pinning and the host-to-device copy; the LightningModule
-casts them to float on the device (``SNNModule.on_after_batch_transfer``), which gives exactly the float32 frames.
+casts them to float on the device (``SNNModule.as_float``), which gives exactly the float32 frames.
 Random transforms draw from the generator ``item`` is handed (``snn_repro.augment``), so a sample's augmentation
 is a function of its seed alone.
 """
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
+from snn_repro.augment import keeps_counts, run_transform, takes_generator
 from snn_repro.data import splits
 from snn_repro.data.cache import DiskCache, files_digest
-from snn_repro.augment import keeps_counts, run_transform, takes_generator
 from snn_repro.data.events import EventSource, as_events, compact_events, concat_sources, is_event_array
 from snn_repro.data.framing import CROP_ORIGINS, check_framing, frame_events, frame_shape
 

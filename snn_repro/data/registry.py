@@ -6,8 +6,10 @@ A loader has the signature ``load(cfg, split, event_transform=None, frame_transf
 - ``event_transform``: callable on a structured event array (fields x, y, t, p), applied before framing
   (training split only; the caller passes None for test);
 - ``frame_transform``: callable on a float tensor (static image [C,H,W] or frames [T,P,H,W]), applied last.
-It returns a ``torch.utils.data.Dataset`` of ``(x, label)`` with ``x`` a float32 tensor: an image [C, H, W] for
-static datasets (the encoder makes spikes of it) or frames [T, P, H, W] for event datasets.
+It returns a ``torch.utils.data.Dataset`` of ``(x, label)``: ``x`` an image [C, H, W] (float32) for static datasets
+(the encoder makes spikes of it) or frames [T, P, H, W] for event datasets, as integer counts (uint8 / int16 /
+int32) that the module casts to float32 on the device. A dataset may offer ``item(i, generator)`` and set
+``takes_generator``: its random transforms then draw from the per-sample generator the data module hands it.
 A loader raises ``DatasetNotFound`` (see errors.py) before touching anything when files are missing.
 """
 from __future__ import annotations

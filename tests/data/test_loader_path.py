@@ -101,10 +101,10 @@ def test_a_batch_of_mixed_count_types_is_promoted_not_clipped():
 
 def test_the_module_casts_counts_to_float_on_the_device_and_leaves_floats_alone():
     counts = torch.tensor([[0, 2, 255]], dtype=torch.uint8)
-    x, y = SNNModule.on_after_batch_transfer(None, (counts, torch.tensor([1])), 0)
+    x = SNNModule.as_float(counts)
     assert x.dtype == torch.float32 and torch.equal(x, torch.tensor([[0.0, 2.0, 255.0]]))
     image = torch.rand(1, 3)
-    assert SNNModule.on_after_batch_transfer(None, (image, y), 0)[0] is image
+    assert SNNModule.as_float(image) is image
 
 
 def test_worker_count_follows_the_cpus_of_each_rank(monkeypatch):
@@ -120,3 +120,14 @@ def test_worker_count_follows_the_cpus_of_each_rank(monkeypatch):
     assert dm.SNNDataModule(cfg, None).num_workers == 0  # synthetic data is made in memory
     cfg.num_workers = 3
     assert dm.SNNDataModule(cfg, None).num_workers == 3 and not dm.SNNDataModule(cfg, None).pin_memory
+
+
+def test_a_training_step_on_counts_equals_the_step_on_their_float32():
+    from snn_repro.train import build_module
+    from tests.conftest import compose_config
+
+    module = build_module(compose_config(["encoder=direct"]))
+    module.log = lambda *args, **kwargs: None
+    counts = torch.randint(0, 4, (6, 64), generator=torch.Generator().manual_seed(0)).to(torch.uint8)
+    y = torch.arange(6) % 10
+    assert torch.equal(module._shared((counts, y), "train"), module._shared((counts.float(), y), "train"))
