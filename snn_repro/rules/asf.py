@@ -248,7 +248,45 @@ class ASF(nn.Module, LearningRule):
     def scale_factors(self) -> dict[str, float]:
         return {name: float(s) for name, s in zip(self.stage_names, self.scale)}
 
-    # --- simulation --------------------------------------------------------------------------------
+    # --- simulation (eq. 7) -------------------------------------------------------------------------
+    @torch.no_grad()
+    def simulate_reference(self, net, encoder, x) -> dict:
+        """Eq. 7 as the paper writes it: every step runs through all stages (ops, then the neuron's own ``step``),
+        and per stage the count FO^n = sum_t o_t^n is summed; also the input sum, the recorded (max-pool) op outputs
+        and the output layer's membrane sum, which the equivalent pass needs. ``simulate`` is its speed path (the
+        same sums: tests/asf/test_asf_sim_paths.py)."""
+        if not self.stages:
+            self.attach(net)
+        sums: dict = {}
+        states: list = [None] * len(self.stages)
+        spikes: list = [None] * len(self.stages)
+
+        def add(key, value):
+            sums[key] = value.clone() if key not in sums else sums[key] + value
+
+        def ops(stage, h):
+            for j in stage.ops:
+                h = _module(net, j)(h)
+                if j in stage.accumulated:
+                    add(("acc", j), h)
+            return h
+
+        for x_t in encoder.steps(x):
+            add("input", x_t)
+            h = x_t
+            for k, stage in enumerate(self.stages):
+                h = ops(stage, h)
+                if stage.skip is not None:  # a residual block's second stage: its input flow plus the shortcut's
+                    h = h + _module(net, stage.skip)(x_t if stage.skip_from < 0 else spikes[stage.skip_from])
+                neuron = _neuron(net, stage.neuron)
+                if states[k] is None:
+                    states[k] = neuron.init_state(h)
+                h, states[k] = neuron.step(h, states[k])
+                add(("FO", k), h)
+                spikes[k] = h
+            add("output", ops(self.out, h))
+        return sums
+
     def pooled_stages(self, net) -> list[int]:
         """Stages whose count FO the next stage reads only through exact average pooling (``_exact_pool``): there
         ``simulate(pooled=True)`` sums the pooled spikes, a quarter of the size for 2x2 pooling, instead of FO."""
@@ -258,7 +296,8 @@ class ASF(nn.Module, LearningRule):
 
     @torch.no_grad()
     def simulate(self, net, encoder, x, flows: bool = True, pooled: bool = False) -> dict:
-        """All T steps, time-outermost, accumulating the summed output and, with ``flows``, the input, the spike
+        """The speed path of ``simulate_reference`` (eq. 7), with the same sums: IF/LIF stages update their state
+        in place (``_inplace_neuron``), and the options below. All T steps, time-outermost, accumulating the summed output and, with ``flows``, the input, the spike
         count FO per stage and the recorded op outputs. Returns those sums only (FI is recomputed from them:
         eq. 8, FI = W * FO_prev). With ``pooled``, a stage in ``pooled_stages`` has no FO; the next stage's
         pooling output is summed instead (``("acc", j)``, equal to pooling FO: the equivalent pass uses it as that
@@ -335,7 +374,7 @@ class ASF(nn.Module, LearningRule):
                 sums["FO", k] = c
         return sums
 
-    # --- scale factors -------------------------------------------------------------------------------
+    # --- scale factors (eq. 12) ---------------------------------------------------------------------
     def batch_scale(self, fi: torch.Tensor, fo: torch.Tensor, pool: bool) -> torch.Tensor:
         """This batch's ratio sum(FO) / sum(FI) for one layer (masked by FI >= FO unless a pool or mask=False)."""
         if self.mask and not pool:
@@ -351,7 +390,7 @@ class ASF(nn.Module, LearningRule):
         new = self.batch_scale(fi, fo, self.stages[k].pool).to(self.scale)
         self.scale[k] = momentum * new + (1 - momentum) * self.scale[k]
 
-    # --- the equivalent network -------------------------------------------------------------------
+    # --- the equivalent network (eq. 8-11) -------------------------------------------------------
     def _ops(self, net, stage: Stage, z: torch.Tensor, sums: dict, mode: str) -> torch.Tensor:
         for j in stage.ops:
             m = _module(net, j)

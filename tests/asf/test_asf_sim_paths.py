@@ -107,3 +107,20 @@ def test_pooled_simulation_gives_the_same_step(maxpool_value, monkeypatch):
     assert all(torch.equal(fast[1][n], slow[1][n]) for n in slow[1])
     assert all(g.abs().sum() > 0 for g in fast[1].values())
     assert torch.equal(fast[2], slow[2]) and fast[2].tolist() == pytest.approx([0.7, 0.9, 0.5, 0.8, 0.6])
+
+
+@pytest.mark.parametrize("arch", ["pool", "apbs", "residual"])
+def test_the_simulation_speed_path_gives_the_sums_of_eq_7_as_written(arch):
+    """``simulate`` (in-place IF/LIF steps, cached parametrisations) against ``simulate_reference``, eq. 7 written
+    out with each neuron's own step: the same keys and the same values, every count FO exactly."""
+    from tests.asf.test_asf_residual import ARCH as RES_ARCH
+
+    net, frames = _setup({"pool": POOL_ARCH, "apbs": APBS_ARCH, "residual": RES_ARCH}[arch])
+    rule = ASF(maxpool_value="counts")
+    rule.attach(net)
+    fast = rule.simulate(net, Frames(T), frames)
+    plain = rule.simulate_reference(net, Frames(T), frames)
+    assert set(fast) == set(plain)
+    for key in plain:
+        assert torch.equal(fast[key], plain[key]), key
+    assert any(plain["FO", k].sum() > 0 for k in range(len(rule.stages)))  # the net fires
