@@ -178,12 +178,14 @@ def checklist() -> dict[str, dict]:
 
 
 def runs_dir(table: Table, base: Path | None = None) -> Path:
-    """Where a table's jobs run: runs/<paper>/<id>/ for the tables of results/ (git-ignored; each job's record is
-    copied into results/<paper>/<id>.runs.json when the table is aggregated), <base>/<paper>/<id>/runs/ under any
-    other base (smoke runs, tests)."""
+    """Where a paper's table jobs run: runs/<paper>/ for the tables of results/ (git-ignored; each job's record is
+    copied into results/<paper>/<id>.runs.json when a table is aggregated), <base>/<paper>/runs/ under any other base
+    (smoke runs, tests). The directory is the paper's, not the table's: an experiment that several of its tables
+    use (apbs/cifar10dvs_all in APBS Tables 1-3 and Fig. 4) runs once, and every table reads that run (the job
+    directory names the experiment and its overrides; the skip hash, which ignores the table, must match)."""
     if base is None or Path(base).resolve() == RESULTS_DIR.resolve():
-        return RUNS_DIR / table.paper / table.id
-    return Path(base) / table.paper / table.id / "runs"
+        return RUNS_DIR / table.paper
+    return Path(base) / table.paper / "runs"
 
 
 def job_dir(table: Table, row: Row, seed: int, base: Path | None = None) -> Path:

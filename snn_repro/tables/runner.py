@@ -1,17 +1,17 @@
 """Run a table: one Hydra multirun over its rows and seeds, skipping jobs already complete under the same config.
 
-Every job writes into its own stable directory, ``runs/<paper>/<id>/<experiment>/seed<seed>`` (catalog.runs_dir), and
-is started with ``ckpt_path=last``: running the same table again resumes interrupted jobs from their last
-checkpoint, re-runs failed ones, and skips complete ones whose results.json carries the config hash the job would
-have now. A complete
-job made under other code (its ``code_version``, a hash of the package and conf) is stale: the run lists the stale
-jobs and stops, unless ``force`` re-runs them (with every other job) or ``keep_stale`` keeps them.
+Every job writes into its own stable directory, ``runs/<paper>/<experiment>/seed<seed>`` (catalog.runs_dir: shared by
+the paper's tables, so an experiment that several use runs once), and is started with ``ckpt_path=last``: running
+the same table again resumes interrupted jobs from their last checkpoint, re-runs failed ones, and skips complete
+ones whose results.json carries the config hash the job would have now. A complete job made under other code (its
+``code_version``, a hash of the package and conf) is stale: the run lists the stale jobs and stops, unless
+``force`` re-runs them (with every other job) or ``keep_stale`` keeps them.
 
-One run of a table at a time: the runner holds a lock on ``run.lock`` in the table's runs directory and a second one says so
-and exits. Each job's config is composed before the sweep starts; a job that does not compose (an override only
-one row rejects) is recorded as failed with its error and left out, and the others run. A stop signal to the runner
-(kill, timeout, make's SIGTERM) is handed to the sweep, which saves its checkpoints and ends, before the runner
-exits.
+One run of a paper's tables at a time (they share job directories): the runner holds a lock on ``run.lock`` in the
+paper's runs directory and a second one says so and exits. Each job's config is composed before the sweep starts; a
+job that does not compose (an override only one row rejects) is recorded as failed with its error and left out, and
+the others run. A stop signal to the runner (kill, timeout, make's SIGTERM) is handed to the sweep, which saves its
+checkpoints and ends, before the runner exits.
 """
 from __future__ import annotations
 
@@ -176,7 +176,8 @@ class TableBusy(RuntimeError):
 
 @contextmanager
 def table_lock(table: Table, base: Path) -> Iterator[None]:
-    """Exclusive while one runner works on this table's directory (released when the process ends, even killed)."""
+    """Exclusive while one runner works in this paper's runs directory (released when the process ends, even
+    killed): the paper's tables share job directories."""
     path = runs_dir(table, base) / "run.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
@@ -185,8 +186,8 @@ def table_lock(table: Table, base: Path) -> Iterator[None]:
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "another process"
-            raise TableBusy(f"error: {table.name} is already being run into {path.parent} ({holder} holds {path}); "
-                            f"wait for it to end or stop it") from None
+            raise TableBusy(f"error: {table.name}: a run of {table.paper}'s tables is already working in {path.parent} "
+                            f"({holder} holds {path}); wait for it to end or stop it") from None
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()}\n")

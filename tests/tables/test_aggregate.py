@@ -31,7 +31,7 @@ def _results(acc: float, seed: int) -> dict:
 
 
 def _fixture(base):
-    runs = base / "demo" / "t1" / "runs"
+    runs = base / "demo" / "runs"
     for seed, acc in ((0, 0.9), (1, 0.8)):
         d = runs / "demo" / "lif" / f"seed{seed}"
         d.mkdir(parents=True)
@@ -106,16 +106,16 @@ def test_tables_of_results_run_outside_git(tmp_path):
     from snn_repro.results import ROOT
     from snn_repro.tables.catalog import RESULTS_DIR, RUNS_DIR, runs_dir
 
-    assert runs_dir(TABLE) == runs_dir(TABLE, RESULTS_DIR) == RUNS_DIR / "demo" / "t1"
-    ignored = subprocess.run(["git", "check-ignore", "-q", str(RUNS_DIR / "demo" / "t1" / "x" / "results.json")],
+    assert runs_dir(TABLE) == runs_dir(TABLE, RESULTS_DIR) == RUNS_DIR / "demo"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(RUNS_DIR / "demo" / "x" / "results.json")],
                              cwd=ROOT)
     assert ignored.returncode == 0  # a run never shows as a change of the checkout
-    assert runs_dir(TABLE, tmp_path) == tmp_path / "demo" / "t1" / "runs"
+    assert runs_dir(TABLE, tmp_path) == tmp_path / "demo" / "runs"
 
 
 def test_newer_result_supersedes_an_older_failure(tmp_path):
     _fixture(tmp_path)
-    d = tmp_path / "demo" / "t1" / "runs" / "demo" / "if" / "seed0"
+    d = tmp_path / "demo" / "runs" / "demo" / "if" / "seed0"
     (d / "results.json").write_text(json.dumps(_results(0.7, 0)))
     os.utime(d / "failed.json", (1, 1))
     text = aggregate(TABLE, tmp_path, commit="x").read_text()
@@ -123,7 +123,7 @@ def test_newer_result_supersedes_an_older_failure(tmp_path):
 
 
 def test_interrupted_job_is_partial(tmp_path):
-    (tmp_path / "demo" / "t1" / "runs" / "demo" / "new" / "seed0" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "demo" / "runs" / "demo" / "new" / "seed0" / "checkpoints").mkdir(parents=True)
     text = aggregate(TABLE, tmp_path, commit="x").read_text()
     assert "| NEW | demo/new | — | — | — | — | — | partial (interrupted: rerun resumes) |" in text
 
@@ -138,11 +138,11 @@ def test_error_metric_falls_back_to_one_minus_accuracy(tmp_path):
 
 def test_figure_gets_a_png_once_a_run_has_finished(tmp_path):
     _fixture(tmp_path)
-    (tmp_path / "demo" / "f1" / "runs").mkdir(parents=True)
+    (tmp_path / "demo" / "runs").mkdir(parents=True)
     fig = Table(**{**TABLE.__dict__, "id": "f1"})
     md = aggregate(fig, tmp_path, commit="x")
     assert not md.with_suffix(".png").exists()  # no finished run: no figure (no empty axes)
-    done = tmp_path / "demo" / "f1" / "runs" / "demo" / "lif" / "seed0"
+    done = tmp_path / "demo" / "runs" / "demo" / "lif" / "seed0"
     done.mkdir(parents=True)
     (done / "results.json").write_text(json.dumps(_results(0.9, 0)))
     md = aggregate(fig, tmp_path, commit="x")
@@ -155,7 +155,7 @@ def test_status_of_demo_table(tmp_path):
 
 
 def test_leaderboard_lists_completed_rows_beside_paper(tmp_path):
-    runs = tmp_path / "demo" / "t1" / "runs" / "demo" / "lif" / "seed0"
+    runs = tmp_path / "demo" / "runs" / "demo" / "lif" / "seed0"
     runs.mkdir(parents=True)
     (runs / "results.json").write_text(json.dumps(_results(0.9, 0)))
     text = render_leaderboard(tmp_path, commit="abc")
@@ -169,7 +169,7 @@ def test_leaderboard_lists_completed_rows_beside_paper(tmp_path):
 def test_extra_metrics_get_their_own_columns(tmp_path):
     _fixture(tmp_path)
     for seed, rate in ((0, 0.1), (1, 0.3)):
-        p = tmp_path / "demo" / "t1" / "runs" / "demo" / "lif" / f"seed{seed}" / "results.json"
+        p = tmp_path / "demo" / "runs" / "demo" / "lif" / f"seed{seed}" / "results.json"
         data = json.loads(p.read_text())
         data["metrics"]["test/energy/firing_rate"] = rate
         p.write_text(json.dumps(data))
@@ -192,7 +192,7 @@ def test_best_of_seeds_column_and_results_without_protocols(tmp_path):
     text = aggregate(table, tmp_path, commit="x").read_text()
     assert "| paper protocol | difference | best seed | last epoch |" in text
     assert "| LIF | demo/lif | 90.0 | 85.00 ± 7.07 (n=2) | -5.00 | 90.00 | 83.00 ± 7.07 (n=2) |" in text
-    old = tmp_path / "demo" / "t1" / "runs" / "demo" / "lif" / "seed0" / "results.json"
+    old = tmp_path / "demo" / "runs" / "demo" / "lif" / "seed0" / "results.json"
     old.write_text(json.dumps({**_results(0.9, 0), "metrics": {"test/acc": 0.9}}))  # made before the protocols
     text = aggregate(TABLE, tmp_path, commit="x").read_text()
     assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 75.00 (n=1) | partial" not in text

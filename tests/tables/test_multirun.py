@@ -47,7 +47,7 @@ def test_leaderboard_shows_neurobench_columns(tmp_path):
     from tests.tables.test_aggregate import _results
 
     for seed, (acs, sparsity) in enumerate(((100.0, 0.9), (300.0, 0.7))):
-        d = tmp_path / "demo" / "t1" / "runs" / "demo" / "lif" / f"seed{seed}"
+        d = tmp_path / "demo" / "runs" / "demo" / "lif" / f"seed{seed}"
         d.mkdir(parents=True)
         data = _results(0.9, seed)
         data["neurobench"] = {"synops": {"effective_acs": acs, "effective_macs": 5.0, "dense": 1e4},

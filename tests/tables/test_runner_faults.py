@@ -38,9 +38,9 @@ def test_a_second_run_of_the_same_table_says_so_and_exits(tmp_path, capsys):
     with table_lock(table, tmp_path):
         assert run_table("demo_t1", seeds=[0], smoke=True, base=tmp_path) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: demo_t1 is already being run into ")
+    assert len(err) == 1 and err[0].startswith("error: demo_t1: a run of demo's tables is already working in ")
     assert f"pid {os.getpid()}" in err[0]
-    assert [p.name for p in (tmp_path / "demo" / "t1" / "runs").iterdir()] == ["run.lock"]  # no job started
+    assert [p.name for p in (tmp_path / "demo" / "runs").iterdir()] == ["run.lock"]  # no job started
 
 
 CHILD = """
@@ -79,7 +79,7 @@ def test_a_stop_signal_to_the_runner_ends_its_child(tmp_path):
 def test_a_row_that_does_not_compose_fails_alone(tmp_path):
     r = _run_table(tmp_path, extra=["neuron.leak=0.9"])  # IF neurons have no leak: only the IF row rejects it
     assert r.returncode == 1, r.stderr
-    runs = tmp_path / "demo" / "t1" / "runs" / "demo"
+    runs = tmp_path / "demo" / "runs" / "demo"
     assert json.loads((runs / "lif" / "seed0" / "results.json").read_text())["status"] == "complete"
     error = json.loads((runs / "if" / "seed0" / "failed.json").read_text())["error"]
     assert error.startswith("error: ") and "leak" in error and "\n" not in error

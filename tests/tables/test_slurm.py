@@ -88,9 +88,9 @@ def test_lightning_does_not_requeue_beside_submitit(monkeypatch):
 def test_submitit_local_executor_runs_a_table_end_to_end(tmp_path):
     r = _run_table(tmp_path, extra=["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"])
     assert r.returncode == 0, r.stderr[-3000:]
-    runs = tmp_path / "demo" / "t1" / "runs" / "demo"
+    runs = tmp_path / "demo" / "runs" / "demo"
     for exp in ("lif", "if"):
         res = json.loads((runs / exp / "seed0" / "results.json").read_text())
         assert res["status"] == "complete"
-    assert list((tmp_path / "demo" / "t1" / "runs").glob(".submitit/*/*_result.pkl"))  # ran as submitit jobs
+    assert list((tmp_path / "demo" / "runs").glob(".submitit/*/*_result.pkl"))  # ran as submitit jobs
     assert "| LIF | demo/lif | 90.0 |" in (tmp_path / "demo" / "t1.md").read_text()

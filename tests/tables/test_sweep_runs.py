@@ -19,7 +19,7 @@ def _run_table(base, *args, extra=()):
 def test_sweep_runs_then_skips_then_forces(tmp_path):
     first = _run_table(tmp_path)
     assert first.returncode == 0, first.stderr
-    runs = tmp_path / "demo" / "t1" / "runs" / "demo"
+    runs = tmp_path / "demo" / "runs" / "demo"
     for exp, row in (("lif", "LIF"), ("if", "IF")):
         res = json.loads((runs / exp / "seed0" / "results.json").read_text())
         assert res["status"] == "complete" and res["config"]["dataset"]["synthetic"] is True
@@ -50,7 +50,7 @@ def test_sweep_runs_then_skips_then_forces(tmp_path):
 def test_a_failing_row_is_recorded_and_the_others_still_run(tmp_path):
     r = _run_table(tmp_path, extra=["+callbacks.boom._target_=tests.tables.boom.FailForIF"])
     assert r.returncode == 1  # the sweep reports the failure...
-    runs = tmp_path / "demo" / "t1" / "runs" / "demo"
+    runs = tmp_path / "demo" / "runs" / "demo"
     assert json.loads((runs / "lif" / "seed0" / "results.json").read_text())["status"] == "complete"  # ...not hides LIF
     error = json.loads((runs / "if" / "seed0" / "failed.json").read_text())["error"]
     assert error.startswith("error: RuntimeError: shape mismatch in IF row (") and "second line" not in error
@@ -68,7 +68,7 @@ def test_a_job_made_under_other_code_is_listed_as_stale(tmp_path):
 
     table = load_table("demo_t1")
     for row in table.rows.values():
-        d = tmp_path / "demo" / "t1" / "runs" / row.job / "seed0"
+        d = tmp_path / "demo" / "runs" / row.job / "seed0"
         d.mkdir(parents=True)
         made = "0123456789abcdef" if row.id == "IF" else code_version()
         (d / "results.json").write_text(json.dumps({

@@ -73,7 +73,7 @@ def test_sweep_expands_to_one_job_per_row_and_seed(name, tmp_path):
                   for s in table.seeds)
     assert got == want
     assert all(j["+table"] == table.name and j["ckpt_path"] == "last" for j in jobs)
-    assert all(j["hydra.sweep.dir"] == str(tmp_path / table.paper / table.id / "runs") for j in jobs)
+    assert all(j["hydra.sweep.dir"] == str(tmp_path / table.paper / "runs") for j in jobs)
     # each job's directory, as Hydra interpolates the subdir, is its row's job directory
     dirs = []
     for j in jobs:
@@ -89,7 +89,7 @@ def test_demo_sweep_command_line(tmp_path):
     (cmd,) = sweep_commands(table, plan_table(table, base=tmp_path), smoke=True, base=tmp_path)
     assert cmd[1:] == ["-m", "snn_repro", "-m", "+table=demo_t1", "+experiment=demo/lif,demo/if", "seed=0,1,2",
                        "+debug=smoke", "ckpt_path=last", "hydra/callbacks=aggregate",
-                       f"hydra.sweep.dir={tmp_path}/demo/t1/runs",
+                       f"hydra.sweep.dir={tmp_path}/demo/runs",
                        "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/seed${seed}"]
 
 
