@@ -222,6 +222,27 @@ def _split_conventions(rows: list[RowResult]) -> list[str]:
             for frac, seed, n_train, n_val, n_test, sel in sorted(seen, key=str)]
 
 
+def claim_value(claim: dict, rows: list[RowResult]) -> str:
+    """A claim's number from the runs: ``ours: {op: ratio | difference, metric, rows: [a, b]}`` gives mean(a) /
+    mean(b), or mean(a) - mean(b) in percentage points, over each row's complete seeds; a claim without ``ours`` is
+    read off the paper's figure and not computed."""
+    ours = claim.get("ours")
+    if not ours:
+        return "not computed (read from the figure)"
+    by_row = {r.row: r for r in rows}
+    means = []
+    for name in ours["rows"]:
+        r = by_row.get(name)
+        values = [metric_value(j.results, ours["metric"]) for j in (r.jobs if r else []) if j.state == COMPLETE]
+        values = [v for v in values if v is not None]
+        if not values:
+            return "not run"
+        means.append(statistics.fmean(values))
+    if ours["op"] == "ratio":
+        return f"{means[0] / means[1]:.2f}x" if means[1] else DASH
+    return f"{100.0 * (means[0] - means[1]):.2f}"
+
+
 def render_markdown(table: Table, rows: list[RowResult], commit: str, command: str) -> str:
     unit = "error" if table.metric.endswith("error") else "accuracy"
     seeds = sorted({j.seed for r in rows for j in r.jobs} or set(table.seeds))
@@ -245,6 +266,13 @@ def render_markdown(table: Table, rows: list[RowResult], commit: str, command: s
                   "| column | metric | row | paper | reproduced mean ± std (n) |", "|---|---|---|---|---|"]
         lines += [f"| {name} | `{metric}` | {_cell(row)} | {_paper(paper)} | {_mean_std(values)} |"
                   for name, metric, row, paper, values in extras]
+    claims = table.extra.get("paper_claims") or []
+    if claims:
+        lines += ["", "## The paper's claims", "",
+                  "Numbers the paper's text states about this figure (paper), and the same quantity from the runs "
+                  "where it can be computed from the rows' means.", "",
+                  "| claim | paper | reproduced |", "|---|---|---|"]
+        lines += [f"| {_cell(c['claim'])} | {_paper(c.get('paper'))} | {claim_value(c, rows)} |" for c in claims]
     lines += ["", "## Conventions", ""]
     lines += [f"- {k}: {v}" for k, v in (table.conventions or {}).items()] or ["- (none declared)"]
     if table.extra.get("seeds_note"):

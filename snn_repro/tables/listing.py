@@ -5,6 +5,7 @@ from pathlib import Path
 
 import yaml
 
+from snn_repro.results import ROOT
 from snn_repro.tables.catalog import RESULTS_DIR, TableConfigError, checklist, discover_tables, load_table
 from snn_repro.tables.jobs import COMPLETE, table_jobs
 
@@ -18,8 +19,10 @@ def table_status(name: str, base: Path | None = None) -> str:
         return "no config yet" if str(e).startswith("no table config") else "config error"
     except (yaml.YAMLError, TypeError):
         return "config error"
-    if table.script:
-        return "done" if (base / table.paper / f"{table.id}.md").exists() else "not run"
+    if table.script:  # done once what the script writes exists (its `output`, else results/<paper>/<id>.md)
+        output = table.extra.get("output")
+        made = ROOT / output if output and base == RESULTS_DIR else base / table.paper / f"{table.id}.md"
+        return "done" if made.exists() else "not run"
     jobs = table_jobs(table, base=base)
     if not jobs:
         return "no rows"

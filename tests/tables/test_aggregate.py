@@ -137,8 +137,9 @@ def test_error_metric_falls_back_to_one_minus_accuracy(tmp_path):
 
 
 def test_figure_gets_a_png_once_a_run_has_finished(tmp_path):
-    _fixture(tmp_path)
-    (tmp_path / "demo" / "runs").mkdir(parents=True)
+    failed = tmp_path / "demo" / "runs" / "demo" / "if" / "seed0"
+    failed.mkdir(parents=True)
+    (failed / "failed.json").write_text(json.dumps({"status": "failed", "error": "error: x"}))
     fig = Table(**{**TABLE.__dict__, "id": "f1"})
     md = aggregate(fig, tmp_path, commit="x")
     assert not md.with_suffix(".png").exists()  # no finished run: no figure (no empty axes)
@@ -198,3 +199,22 @@ def test_best_of_seeds_column_and_results_without_protocols(tmp_path):
     assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 75.00 (n=1) | partial" not in text
     assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 75.00 (n=1) | done |" in text
 
+
+
+def test_paper_claims_are_listed_and_computed_from_the_rows_means(tmp_path):
+    _fixture(tmp_path)  # LIF: test/acc 0.88 and 0.78 (mean 0.83); IF failed; NEW not run
+    d = tmp_path / "demo" / "runs" / "demo" / "if" / "seed1"
+    d.mkdir(parents=True)
+    (d / "results.json").write_text(json.dumps(_results(0.52, 1)))  # IF: test/acc 0.50
+    claims = [{"claim": "LIF over IF", "paper": 1.5, "ours": {"op": "ratio", "metric": "test/acc", "rows": ["LIF", "IF"]}},
+              {"claim": "LIF minus IF", "paper": 30, "ours": {"op": "difference", "metric": "test/acc",
+                                                              "rows": ["LIF", "IF"]}},
+              {"claim": "NEW minus IF", "paper": 1, "ours": {"op": "difference", "metric": "test/acc",
+                                                             "rows": ["NEW", "IF"]}},
+              {"claim": "read off the figure", "paper": 4.2}]
+    table = Table(**{**TABLE.__dict__, "extra": {"paper_claims": claims}})
+    text = aggregate(table, tmp_path, commit="x").read_text()
+    assert "| LIF over IF | 1.5 | 1.66x |" in text  # 0.83 / 0.50
+    assert "| LIF minus IF | 30 | 33.00 |" in text
+    assert "| NEW minus IF | 1 | not run |" in text
+    assert "| read off the figure | 4.2 | not computed (read from the figure) |" in text
