@@ -126,7 +126,7 @@ RANGES = {
     "seed": (0, 2**32 - 1, True, True),
     "dataset.T": (1, None, True, None),
     "dataset.batch_size": (1, None, True, None),
-    "dataset.num_workers": (0, None, True, None),
+    "dataset.num_workers": (-1, None, True, None),  # -1: from the CPUs available (snn_repro/datamodule.py)
     "dataset.num_classes": (1, None, True, None),
     "dataset.split.test_fraction": (0, 1, False, False),
     "optimizer.lr": (0, None, True, None),  # 0 is a run that keeps its weights (an evaluation, a DDP check)
