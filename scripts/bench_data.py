@@ -63,10 +63,11 @@ def measure_loader(data_dir: str, cache_dir: str, augmentation: str, epochs: int
     import snn_repro
     from snn_repro.datamodule import SNNDataModule
 
-    cfg = OmegaConf.load(PACKAGE / "conf" / "dataset" / "cifar10dvs.yaml")
+    # both versions read this tree's configs: the rows compare code, not settings (stcf.yaml's options changed)
+    cfg = OmegaConf.load(ROOT / "conf" / "dataset" / "cifar10dvs.yaml")
     cfg.root, cfg.cache_dir, cfg.num_workers = data_dir, cache_dir, 0
     cfg.split.test_fraction = 0.25
-    data = SNNDataModule(cfg, OmegaConf.load(PACKAGE / "conf" / "augmentation" / f"{augmentation}.yaml"), seed=0)
+    data = SNNDataModule(cfg, OmegaConf.load(ROOT / "conf" / "augmentation" / f"{augmentation}.yaml"), seed=0)
     data.setup()
     loader = data.train_dataloader()
     batch_bytes = 0
@@ -211,8 +212,8 @@ def main(argv=None) -> int:
         "",
         "## Training loader: this code vs the baseline, side by side",
         "",
-        f"- baseline: `{args.baseline}` (`git archive` of its snn_repro/ and conf/, run in a subprocess; this: the "
-        "working tree above)",
+        f"- baseline: `{args.baseline}` (`git archive` of its snn_repro/, run in a subprocess; this: the working "
+        "tree above); both with this tree's conf/dataset/cifar10dvs.yaml and conf/augmentation/*.yaml",
         f"- `SNNDataModule.train_dataloader()` over the same {train_recordings} recordings, batch {cfg.batch_size}, "
         f"num_workers 0, torch threads 1, cache warm (one untimed pass), {args.loader_epochs} timed epochs per "
         "measurement, the batch cast to float32 (as the module does on the device) included; median of "
