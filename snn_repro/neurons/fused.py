@@ -11,7 +11,7 @@ T runs in one of three places, chosen by ``kernel_for(x)``: the compiled CPU ker
 Triton kernels on CUDA (``kernels_triton``), or the Python loop written below each Function (the reference of
 the kernels, used where neither is there).
 
-Families whose backward is not written by hand (several patterns, learned per-neuron parameters) use
+Where no kernel runs, PLIF and MAP-SNN (learned per-neuron parameters, several patterns) use
 ``StepRecomputeSequence``: it saves only each step's input and incoming state and, in the backward, recomputes one
 step at a time with autograd (the step's own graph, so the same gradient), freeing it before the previous step.
 """

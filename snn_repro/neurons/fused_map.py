@@ -1,9 +1,71 @@
-"""Sequence form of the MAP-SNN neurons (snn_repro/neurons/map.py): step recomputation (see fused.py).
+"""Sequence form of the MAP-SNN neurons (snn_repro/neurons/map.py).
 
-The SSP / MSP / SFA step keeps about ten float32 intermediates per element (relu, division, log, floor, powers of
-q); the sequence form keeps each step's input and incoming potential only, and the learned decay, threshold and q
-get their gradients from the recomputed steps.
+With a compiled kernel (``fused.kernel_for``): one Function whose forward saves m_t, the potential after
+integration (float32), and whose backward is written out (straight-through ds/dn* = [m > 0], g_u the gradient
+arriving at u_t, v, q, d the clamped Vth, q and decay of each neuron):
+    g_reset = -g_u d ;  g_n = [m > 0] (g_s + g_reset dreset/ds)
+    dL/dm = g_u d + g_n dn*/dm (+ g_reset s, SSP: reset = m s) = dL/du_{t-1} ;  dL/dx = dL/dm dFilter/dx
+    dL/dv = sum_t g_n dn*/dv + g_reset dreset/dv ;  dL/dq likewise (SFA) ;  dL/dd = sum_t g_u (m - reset)
+The spike count, the reset and the filtered input are recomputed from m_t (and x_t, saved with the swish filter).
+The clamps of Vth, q and the decay stay outside the Function (torch's own, on the parameters).
+
+The SSP and linear patterns use only +, -, *, / and floor, so their spikes and states are bit-identical to the step
+form. SFA's log and q^s, and the swish filter's exp, round as the C library's (CPU) or the GPU's math functions do,
+torch's step form as its own vectorised ones: states agree to float rounding and spike counts agree except where
+n* lies within rounding of an integer.
+
+Without a kernel: the step recomputation of fused.py (each step's input and incoming potential saved; the learned
+parameters' gradients from the recomputed steps).
 """
 from __future__ import annotations
 
-from snn_repro.neurons.fused import step_recompute_sequence as map_sequence  # noqa: F401
+from typing import Any
+
+import torch
+
+from snn_repro.neurons.fused import _register_spikes, f32, kernel_for, step_recompute_sequence
+
+PATTERN_CODES = {"ssp": 0, "linear": 1, "sfa": 2}  # the kernels' numbering
+
+
+class MAPSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x_seq, s0, v_th, q, decay, kernel, pattern, swish, filter_beta):
+        step = x_seq.shape[1:]
+        v, d = f32(v_th.detach().expand(step)), f32(decay.detach().expand(step))
+        qe = lq = None
+        if pattern == "sfa":
+            qe = f32(q.detach().expand(step))
+            lq = torch.log(qe)
+        x32 = f32(x_seq)
+        out, saved, s = kernel.map_forward(x32, f32(s0), v, qe, lq, d, PATTERN_CODES[pattern], swish, filter_beta)
+        out = out.to(x_seq.dtype)
+        ctx.save_for_backward(saved, x32 if swish else None, v, qe, lq, d)
+        ctx.conf = (kernel, pattern, swish, filter_beta, s0 is not None, v_th.shape, q.shape, decay.shape)
+        _register_spikes(out)
+        return out, s
+
+    @staticmethod
+    def backward(ctx, g_out, g_sT):
+        saved, x32, v, qe, lq, d = ctx.saved_tensors
+        kernel, pattern, swish, filter_beta, has_s0, v_shape, q_shape, d_shape = ctx.conf
+        g_x, g_s0, g_v, g_q, g_d = kernel.map_backward(f32(g_out), f32(g_sT), saved, x32, v, qe, lq, d,
+                                                       PATTERN_CODES[pattern], swish, filter_beta)
+        step = g_out.shape[1:]
+
+        def reduce(g, shape, needed):
+            return g.view(step).sum_to_size(shape) if needed else None
+
+        need = ctx.needs_input_grad
+        return (g_x.to(g_out.dtype), g_s0 if has_s0 else None, reduce(g_v, v_shape, need[2]),
+                reduce(g_q, q_shape, need[3] and pattern == "sfa"), reduce(g_d, d_shape, need[4]),
+                None, None, None, None)
+
+
+def map_sequence(neuron, x_seq: torch.Tensor, state: Any = None):
+    kernel = kernel_for(x_seq)
+    if kernel is None:
+        return step_recompute_sequence(neuron, x_seq, state)
+    v_th, q, decay = neuron.clamped_parameters()
+    return MAPSequence.apply(x_seq, state, v_th, q, decay, kernel, neuron.pattern, neuron.input_filter == "swish",
+                             float(neuron.filter_beta))

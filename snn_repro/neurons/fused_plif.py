@@ -42,7 +42,7 @@ class PLIFSequence(torch.autograd.Function):
 
 def plif_sequence(neuron, x_seq: torch.Tensor, state: Any = None):
     kernel = kernel_for(x_seq)
-    if kernel is None or not hasattr(kernel, "plif_forward"):  # (the Triton kernels have no PLIF yet)
+    if kernel is None:
         return step_recompute_sequence(neuron, x_seq, state)
     return PLIFSequence.apply(x_seq, state, neuron.w, kernel, bool(neuron.decay_input), float(neuron.threshold),
                               bool(neuron.strict), neuron.surrogate, float(neuron.alpha), bool(neuron.detach_reset))

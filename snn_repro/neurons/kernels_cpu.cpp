@@ -1,10 +1,12 @@
-// CPU kernels of the fused neuron sequences: one forward and one backward per family, each looping over T inside.
+// CPU kernels of the fused neuron sequences (IF/LIF, AIA, BPSA, PLIF, MAP-SNN): one forward and one backward per
+// family, each looping over T inside.
 //
 // The sequence [T, N] (N = the elements of one step) is cut into blocks of BLOCK neighbouring elements; a thread
 // takes a block and walks it through all T steps with the block's state in a small local array (it stays in L1),
 // so every element of x, of the spikes, of what is saved and of the gradients is read or written once.
 // Arithmetic follows the step form operation by operation in float32 (built with -ffp-contract=off: no fused
-// multiply-add), so spikes and states are bit-identical to it.
+// multiply-add), so spikes and states are bit-identical to it (except where a step takes a transcendental function
+// of the state: MAP's SFA pattern and swish filter, see fused_map.py).
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
@@ -32,6 +34,27 @@ inline float surrogate_grad(float v, float alpha) {
     float a = 1.5707963267948966f * alpha * v;
     return alpha / 2.0f / (1.0f + a * a);
   }
+}
+
+inline bool fires(float u, float th, bool strict) { return strict ? u > th : u >= th; }
+
+// dL/du of a hard reset o = H(u - Vth), s = u (1 - o), g the gradient at s (times a leak):
+// go sg + g (1 - o) - [not detached] g u sg, in the order of the step form's backward
+template <int64_t S>
+inline float through_reset(float go, float g, float u, float th, bool strict, bool detach, float alpha) {
+  const float sg = surrogate_grad<S>(u - th, alpha);
+  const float o = fires(u, th, strict) ? 1.0f : 0.0f;
+  const float b = detach ? go : go - g * u;
+  return (g - g * o) + b * sg;
+}
+
+// run(std::integral_constant<int64_t, S>{}) for the surrogate numbered ``surrogate`` (a template argument of the
+// backward kernels, so that the choice is made once per call, not per element)
+template <typename F>
+void dispatch_surrogate(int64_t surrogate, F&& run) {
+  if (surrogate == SIGMOID) run(std::integral_constant<int64_t, SIGMOID>{});
+  else if (surrogate == ATAN) run(std::integral_constant<int64_t, ATAN>{});
+  else run(std::integral_constant<int64_t, RECTANGULAR>{});
 }
 
 inline int64_t steps(const at::Tensor& x) { return x.size(0); }
@@ -82,7 +105,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
       for (int64_t j = 0; j < n; ++j) {
         float xt = sc ? sc[j0 + j] * xp[base + j] : xp[base + j];
         float u = s[j] + xt;
-        bool spike = strict ? u > th : u >= th;
+        bool spike = fires(u, th, strict);
         float o = spike ? 1.0f : 0.0f;
         op[base + j] = o;
         if (cp) {
@@ -121,11 +144,7 @@ void lif_backward_impl(const float* go, const float* gsT, const float* up, const
           float o = static_cast<float>(c & 1), window = static_cast<float>(c >> 1);
           gu = (g - g * o) + go[base + j] * (window * inv_alpha);
         } else {
-          float u = up[base + j];
-          float sg = surrogate_grad<S>(u - th, alpha);
-          float o = (strict ? u > th : u >= th) ? 1.0f : 0.0f;
-          float b = detach_reset ? go[base + j] : go[base + j] - g * u;
-          gu = (g - g * o) + b * sg;
+          gu = through_reset<S>(go[base + j], g, up[base + j], th, strict, detach_reset, alpha);
         }
         if (sc) {
           if (gsc) gscale[j] += gu * xp[base + j];
@@ -156,15 +175,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   const float* up = codes ? nullptr : saved.data_ptr<float>();
   const uint8_t* cp = codes ? saved.data_ptr<uint8_t>() : nullptr;
   float* gsc = g_scale.numel() ? g_scale.data_ptr<float>() : nullptr;
-  auto run = [&](auto S) {
+  dispatch_surrogate(surrogate, [&](auto S) {
     lif_backward_impl<decltype(S)::value>(g_out.data_ptr<float>(), opt_ptr(g_sT), up, cp, opt_ptr(x), sc,
                                           g_x.data_ptr<float>(), g_s0.data_ptr<float>(), gsc, T, N,
                                           static_cast<float>(threshold), static_cast<float>(leak), strict,
                                           detach_reset, static_cast<float>(alpha));
-  };
-  if (surrogate == SIGMOID) run(std::integral_constant<int64_t, SIGMOID>{});
-  else if (surrogate == ATAN) run(std::integral_constant<int64_t, ATAN>{});
-  else run(std::integral_constant<int64_t, RECTANGULAR>{});
+  });
   return {g_x, g_s0, g_scale};
 }
 
@@ -251,7 +267,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_forward(const at::Tensor& x,
       const int64_t base = t * N + j0;
       for (int64_t j = 0; j < n; ++j) {
         float h = decay_input ? v[j] + kf * (xp[base + j] - v[j]) : km * v[j] + xp[base + j];
-        float o = (strict ? h > th : h >= th) ? 1.0f : 0.0f;
+        float o = fires(h, th, strict) ? 1.0f : 0.0f;
         op[base + j] = o;
         hp[base + j] = h;
         v[j] = h * (1.0f - o);
@@ -278,15 +294,11 @@ void plif_backward_impl(const float* go, const float* gsT, const float* hp, cons
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t base = t * N + j0;
       for (int64_t j = 0; j < n; ++j) {
-        float h = hp[base + j];
-        float sg = surrogate_grad<S>(h - th, alpha);
-        float o = (strict ? h > th : h >= th) ? 1.0f : 0.0f;
-        float b = detach_reset ? go[base + j] : go[base + j] - gv[j] * h;
-        float gh = (gv[j] - gv[j] * o) + b * sg;
+        float gh = through_reset<S>(go[base + j], gv[j], hp[base + j], th, strict, detach_reset, alpha);
         float v_prev;  // the state entering step t, recomputed from the saved h_{t-1}
         if (t > 0) {
           float hq = hp[base - N + j];
-          v_prev = (strict ? hq > th : hq >= th) ? 0.0f : hq;
+          v_prev = fires(hq, th, strict) ? 0.0f : hq;
         } else {
           v_prev = s0p ? s0p[j0 + j] : 0.0f;
         }
@@ -316,16 +328,166 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_backward(
   at::Tensor g_x = at::empty(g_out.sizes(), g_out.options());
   at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
   at::Tensor g_k = empty_f32({N}, g_out);
-  auto run = [&](auto S) {
+  dispatch_surrogate(surrogate, [&](auto S) {
     plif_backward_impl<decltype(S)::value>(
         g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), x.data_ptr<float>(), opt_ptr(s0),
-        g_x.data_ptr<float>(), g_s0.data_ptr<float>(), g_k.data_ptr<float>(), T, N, kf, 1.0f - kf, decay_input, static_cast<float>(threshold), strict, detach_reset,
-        static_cast<float>(alpha));
-  };
-  if (surrogate == SIGMOID) run(std::integral_constant<int64_t, SIGMOID>{});
-  else if (surrogate == ATAN) run(std::integral_constant<int64_t, ATAN>{});
-  else run(std::integral_constant<int64_t, RECTANGULAR>{});
+        g_x.data_ptr<float>(), g_s0.data_ptr<float>(), g_k.data_ptr<float>(), T, N, kf, 1.0f - kf, decay_input,
+        static_cast<float>(threshold), strict, detach_reset, static_cast<float>(alpha));
+  });
   return {g_x, g_s0, g_k};
+}
+
+// ---- MAP-SNN: SSP, linear MSP, MSP with SFA (snn_repro/neurons/map.py) ------------------------------------------
+// Per element, with the effective (clamped) Vth v, q and decay d of its neuron given as step-shaped tensors:
+//   x' = x * sigmoid(beta * x) (swish filter) or x ; m_t = u_{t-1} + x'
+//   n = log(relu(m) / v * (q - 1) + 1) / log q (SFA) or relu(m) / v ; s = floor(n) [m > 0] (SSP: at most 1)
+//   reset = v * (q^s - 1) / (q - 1) (SFA), v * s (linear), m * s (SSP) ; u_t = (m - reset) * d
+// saved: m_t (float32); everything else of a step is recomputed from it in the backward.
+enum MapPattern : int64_t { MAP_SSP = 0, MAP_LINEAR = 1, MAP_SFA = 2 };
+
+inline float swish_gate(float x, float beta) { return 1.0f / (1.0f + std::exp(-(beta * x))); }
+
+// the spike count and the potential it consumes, in the step form's order of operations
+template <int64_t P>
+inline void map_spikes(float m, float v, float q, float lq, float& s, float& reset) {
+  const float active = m > 0.0f ? 1.0f : 0.0f, relu = m > 0.0f ? m : 0.0f;
+  if constexpr (P == MAP_SFA) {
+    s = std::floor(std::log(relu / v * (q - 1.0f) + 1.0f) / lq) * active;
+    reset = v * (std::pow(q, s) - 1.0f) / (q - 1.0f);
+  } else if constexpr (P == MAP_LINEAR) {
+    s = std::floor(relu / v) * active;
+    reset = v * s;
+  } else {
+    s = std::fmin(std::floor(relu / v), 1.0f) * active;
+    reset = m * s;
+  }
+}
+
+template <int64_t P, bool SWISH>
+void map_forward_impl(const float* xp, const float* s0p, const float* vp, const float* qp, const float* lqp,
+                      const float* dp, float* op, float* mp, float* sTp, int64_t T, int64_t N, float beta) {
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float u[BLOCK];
+    for (int64_t j = 0; j < n; ++j) u[j] = s0p ? s0p[j0 + j] : 0.0f;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t base = t * N + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        float xt = xp[base + j];
+        if constexpr (SWISH) xt = xt * swish_gate(xt, beta);
+        const float m = u[j] + xt;
+        float s, reset;
+        map_spikes<P>(m, vp[j0 + j], qp ? qp[j0 + j] : 0.0f, lqp ? lqp[j0 + j] : 0.0f, s, reset);
+        op[base + j] = s;
+        mp[base + j] = m;
+        u[j] = (m - reset) * dp[j0 + j];
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) sTp[j0 + j] = u[j];
+  });
+}
+
+// Backward, g_u the gradient arriving at u_t, straight-through ds/dn = [m > 0]:
+//   g_reset = -g_u d ; g_n = [m > 0] (g_s + g_reset dreset/ds)
+//   dL/dm = g_u d + g_n dn/dm (+ g_reset s for SSP) = dL/dx' = dL/du_{t-1} ; dL/dx = dL/dx' dx'/dx
+//   dL/dv, dL/dq, dL/dd per element, summed over t: g_n dn/dv + g_reset dreset/dv, the same for q, g_u (m - reset)
+template <int64_t P, bool SWISH>
+void map_backward_impl(const float* go, const float* guT, const float* mp, const float* xp, const float* vp,
+                       const float* qp, const float* lqp, const float* dp, float* gx, float* gu0, float* gvp,
+                       float* gqp, float* gdp, int64_t T, int64_t N, float beta) {
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float gu[BLOCK], gv[BLOCK], gq[BLOCK], gd[BLOCK];
+    for (int64_t j = 0; j < n; ++j) {
+      gu[j] = guT ? guT[j0 + j] : 0.0f;
+      gv[j] = gq[j] = gd[j] = 0.0f;
+    }
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t base = t * N + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        const float m = mp[base + j], v = vp[j0 + j], d = dp[j0 + j];
+        const float q = qp ? qp[j0 + j] : 0.0f, lq = lqp ? lqp[j0 + j] : 0.0f;
+        float s, reset;
+        map_spikes<P>(m, v, q, lq, s, reset);
+        const bool active = m > 0.0f;
+        const float relu = active ? m : 0.0f;
+        const float g_reset = -(gu[j] * d);
+        gd[j] += gu[j] * (m - reset);
+        float gm = gu[j] * d;
+        if constexpr (P == MAP_SFA) {
+          const float qm1 = q - 1.0f, y = relu / v * qm1 + 1.0f, inv = 1.0f / (y * lq);
+          const float qs = std::pow(q, s);
+          const float gn = active ? go[base + j] + g_reset * (v * qs * lq / qm1) : 0.0f;
+          gm += gn * (inv * qm1 / v);
+          gv[j] += gn * (-inv * qm1 * relu / (v * v)) + g_reset * ((qs - 1.0f) / qm1);
+          gq[j] += gn * (inv * (relu / v) - std::log(y) / (lq * lq * q)) +
+                   g_reset * (v * (s * qs / q * qm1 - (qs - 1.0f)) / (qm1 * qm1));
+        } else {
+          const float gn = active ? go[base + j] + g_reset * (P == MAP_SSP ? m : v) : 0.0f;
+          gm += gn / v;
+          if constexpr (P == MAP_SSP) gm += g_reset * s;
+          gv[j] += gn * (-relu / (v * v)) + (P == MAP_LINEAR ? g_reset * s : 0.0f);
+        }
+        if constexpr (SWISH) {
+          const float xt = xp[base + j], sig = swish_gate(xt, beta);
+          gx[base + j] = gm * (sig + xt * beta * sig * (1.0f - sig));
+        } else {
+          gx[base + j] = gm;
+        }
+        gu[j] = gm;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      gu0[j0 + j] = gu[j];
+      gvp[j0 + j] = gv[j];
+      gqp[j0 + j] = gq[j];
+      gdp[j0 + j] = gd[j];
+    }
+  });
+}
+
+template <typename F>
+void dispatch_map(int64_t pattern, bool swish, F&& run) {
+  auto with_swish = [&](auto P) {
+    if (swish) run(P, std::true_type{});
+    else run(P, std::false_type{});
+  };
+  if (pattern == MAP_SFA) with_swish(std::integral_constant<int64_t, MAP_SFA>{});
+  else if (pattern == MAP_LINEAR) with_swish(std::integral_constant<int64_t, MAP_LINEAR>{});
+  else with_swish(std::integral_constant<int64_t, MAP_SSP>{});
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> map_forward(const at::Tensor& x, const std::optional<at::Tensor>& s0,
+                                                           const at::Tensor& v_th, const std::optional<at::Tensor>& q,
+                                                           const std::optional<at::Tensor>& log_q,
+                                                           const at::Tensor& decay, int64_t pattern, bool swish,
+                                                           double filter_beta) {
+  const int64_t T = steps(x), N = step_numel(x);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor saved = empty_f32(x.sizes(), x);
+  at::Tensor sT = empty_f32(x.sizes().slice(1), x);
+  dispatch_map(pattern, swish, [&](auto P, auto S) {
+    map_forward_impl<decltype(P)::value, decltype(S)::value>(
+        x.data_ptr<float>(), opt_ptr(s0), v_th.data_ptr<float>(), opt_ptr(q), opt_ptr(log_q), decay.data_ptr<float>(),
+        out.data_ptr<float>(), saved.data_ptr<float>(), sT.data_ptr<float>(), T, N, static_cast<float>(filter_beta));
+  });
+  return {out, saved, sT};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> map_backward(
+    const at::Tensor& g_out, const std::optional<at::Tensor>& g_sT, const at::Tensor& saved,
+    const std::optional<at::Tensor>& x, const at::Tensor& v_th, const std::optional<at::Tensor>& q,
+    const std::optional<at::Tensor>& log_q, const at::Tensor& decay, int64_t pattern, bool swish,
+    double filter_beta) {
+  const int64_t T = steps(g_out), N = step_numel(g_out);
+  at::Tensor g_x = at::empty(g_out.sizes(), g_out.options());
+  at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
+  at::Tensor g_v = empty_f32({N}, g_out), g_q = empty_f32({N}, g_out), g_d = empty_f32({N}, g_out);
+  dispatch_map(pattern, swish, [&](auto P, auto S) {
+    map_backward_impl<decltype(P)::value, decltype(S)::value>(
+        g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), opt_ptr(x), v_th.data_ptr<float>(),
+        opt_ptr(q), opt_ptr(log_q), decay.data_ptr<float>(), g_x.data_ptr<float>(), g_s0.data_ptr<float>(),
+        g_v.data_ptr<float>(), g_q.data_ptr<float>(), g_d.data_ptr<float>(), T, N, static_cast<float>(filter_beta));
+  });
+  return {g_x, g_s0, g_v, g_q, g_d};
 }
 
 }  // namespace
@@ -344,6 +506,10 @@ TORCH_LIBRARY(snn_cpu, m) {
   m.def("plif_backward(Tensor g_out, Tensor? g_sT, Tensor saved, Tensor x, Tensor? s0, Tensor k, bool decay_input, "
         "float threshold, bool strict, bool detach_reset, int surrogate, float alpha) "
         "-> (Tensor, Tensor, Tensor)");
+  m.def("map_forward(Tensor x, Tensor? s0, Tensor v_th, Tensor? q, Tensor? log_q, Tensor decay, int pattern, "
+        "bool swish, float filter_beta) -> (Tensor, Tensor, Tensor)");
+  m.def("map_backward(Tensor g_out, Tensor? g_sT, Tensor saved, Tensor? x, Tensor v_th, Tensor? q, Tensor? log_q, "
+        "Tensor decay, int pattern, bool swish, float filter_beta) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(snn_cpu, CPU, m) {
@@ -353,4 +519,6 @@ TORCH_LIBRARY_IMPL(snn_cpu, CPU, m) {
   m.impl("bpsa_backward", &bpsa_backward);
   m.impl("plif_forward", &plif_forward);
   m.impl("plif_backward", &plif_backward);
+  m.impl("map_forward", &map_forward);
+  m.impl("map_backward", &map_backward);
 }

@@ -92,3 +92,13 @@ def _register_fakes() -> None:
     def _(g_out, g_sT, saved, x, s0, k, decay_input, threshold, strict, detach_reset, surrogate, alpha):
         return (torch.empty_like(g_out), g_out.new_empty(step_shape(g_out)),
                 g_out.new_empty((step_shape(g_out).numel(),)))
+
+    @torch.library.register_fake(lib + "map_forward")
+    def _(x, s0, v_th, q, log_q, decay, pattern, swish, filter_beta):
+        return torch.empty_like(x), torch.empty_like(x, dtype=torch.float32), x.new_empty(step_shape(x))
+
+    @torch.library.register_fake(lib + "map_backward")
+    def _(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, filter_beta):
+        n = (step_shape(g_out).numel(),)
+        return (torch.empty_like(g_out), g_out.new_empty(step_shape(g_out)), g_out.new_empty(n), g_out.new_empty(n),
+                g_out.new_empty(n))

@@ -44,6 +44,27 @@ if triton is not None:
         return sg
 
     @triton.jit
+    def _fires(u, threshold, STRICT: tl.constexpr):
+        if STRICT:
+            spike = u > threshold
+        else:
+            spike = u >= threshold
+        return spike
+
+    @triton.jit
+    def _through_reset(go, g, u, threshold, alpha, STRICT: tl.constexpr, DETACH: tl.constexpr,
+                       SURROGATE: tl.constexpr):
+        """dL/du of a hard reset o = H(u - Vth), s = u (1 - o) (times a leak already in g = dL/ds * leak):
+        go sg + g (1 - o) - [not detached] g u sg."""
+        sg = _surrogate_grad(u - threshold, alpha, SURROGATE)
+        o = _fires(u, threshold, STRICT).to(tl.float32)
+        if DETACH:
+            b = go
+        else:
+            b = go - g * u
+        return (g - g * o) + b * sg
+
+    @triton.jit
     def _lif_forward_kernel(x_ptr, s0_ptr, scale_ptr, out_ptr, saved_ptr, sT_ptr, T, N, threshold, leak,
                             half_window, HAS_S0: tl.constexpr, HAS_SCALE: tl.constexpr, STRICT: tl.constexpr,
                             CODES: tl.constexpr, BLOCK: tl.constexpr):
@@ -61,10 +82,7 @@ if triton is not None:
             if HAS_SCALE:
                 xt = sc * xt
             u = s + xt
-            if STRICT:
-                spike = u > threshold
-            else:
-                spike = u >= threshold
+            spike = _fires(u, threshold, STRICT)
             o = spike.to(tl.float32)
             tl.store(out_ptr + idx, o, mask=mask)
             if CODES:
@@ -100,16 +118,7 @@ if triton is not None:
                 gu = (g - g * o) + go * (window / alpha)
             else:
                 u = tl.load(saved_ptr + idx, mask=mask, other=0.0)
-                sg = _surrogate_grad(u - threshold, alpha, SURROGATE)
-                if STRICT:
-                    o = (u > threshold).to(tl.float32)
-                else:
-                    o = (u >= threshold).to(tl.float32)
-                if DETACH:
-                    b = go
-                else:
-                    b = go - g * u
-                gu = (g - g * o) + b * sg
+                gu = _through_reset(go, g, u, threshold, alpha, STRICT, DETACH, SURROGATE)
             if HAS_SCALE:
                 if SCALE_GRAD:
                     gscale += gu * tl.load(x_ptr + idx, mask=mask, other=0.0)
@@ -159,6 +168,176 @@ if triton is not None:
             tl.store(gx_ptr + idx, gu, mask=mask)
             gs = gu
         tl.store(gs0_ptr + offs, gs, mask=mask)
+
+    @triton.jit
+    def _plif_forward_kernel(x_ptr, s0_ptr, k_ptr, out_ptr, saved_ptr, sT_ptr, T, N, threshold,
+                             HAS_S0: tl.constexpr, DECAY_INPUT: tl.constexpr, STRICT: tl.constexpr,
+                             BLOCK: tl.constexpr):
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < N
+        k = tl.load(k_ptr)  # 1 / tau, read on the device: no host synchronisation
+        if HAS_S0:
+            v = tl.load(s0_ptr + offs, mask=mask, other=0.0)
+        else:
+            v = tl.zeros([BLOCK], dtype=tl.float32)
+        for t in range(T):
+            idx = t * N + offs
+            xt = tl.load(x_ptr + idx, mask=mask, other=0.0)
+            if DECAY_INPUT:
+                h = v + k * (xt - v)
+            else:
+                h = (1.0 - k) * v + xt
+            o = _fires(h, threshold, STRICT).to(tl.float32)
+            tl.store(out_ptr + idx, o, mask=mask)
+            tl.store(saved_ptr + idx, h, mask=mask)
+            v = h * (1.0 - o)
+        tl.store(sT_ptr + offs, v, mask=mask)
+
+    @triton.jit
+    def _plif_backward_kernel(go_ptr, gsT_ptr, saved_ptr, x_ptr, s0_ptr, k_ptr, gx_ptr, gs0_ptr, gk_ptr, T, N,
+                              last_step, threshold, alpha, HAS_GST: tl.constexpr, HAS_S0: tl.constexpr,
+                              DECAY_INPUT: tl.constexpr, STRICT: tl.constexpr, DETACH: tl.constexpr,
+                              SURROGATE: tl.constexpr, BLOCK: tl.constexpr):
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < N
+        k = tl.load(k_ptr)
+        if HAS_GST:
+            gv = tl.load(gsT_ptr + offs, mask=mask, other=0.0)
+        else:
+            gv = tl.zeros([BLOCK], dtype=tl.float32)
+        if HAS_S0:
+            v0 = tl.load(s0_ptr + offs, mask=mask, other=0.0)
+        else:
+            v0 = tl.zeros([BLOCK], dtype=tl.float32)
+        gk = tl.zeros([BLOCK], dtype=tl.float32)
+        h = tl.load(saved_ptr + last_step * N + offs, mask=mask, other=0.0)  # last_step = max(T - 1, 0)
+        for i in range(T):
+            t = T - 1 - i
+            idx = t * N + offs
+            gh = _through_reset(tl.load(go_ptr + idx, mask=mask, other=0.0), gv, h, threshold, alpha, STRICT, DETACH,
+                                SURROGATE)
+            # the state entering step t, recomputed from the saved h_{t-1} (carried to the next iteration)
+            first = (offs * 0 + t) == 0
+            h_prev = tl.load(saved_ptr + tl.where(first, idx, idx - N), mask=mask, other=0.0)
+            v_prev = tl.where(first, v0, tl.where(_fires(h_prev, threshold, STRICT), 0.0, h_prev))
+            if DECAY_INPUT:
+                gk += gh * (tl.load(x_ptr + idx, mask=mask, other=0.0) - v_prev)
+                tl.store(gx_ptr + idx, gh * k, mask=mask)
+            else:
+                gk -= gh * v_prev
+                tl.store(gx_ptr + idx, gh, mask=mask)
+            gv = gh * (1.0 - k)
+            h = h_prev
+        tl.store(gs0_ptr + offs, gv, mask=mask)
+        tl.store(gk_ptr + offs, gk, mask=mask)
+
+    # MAP-SNN (see kernels_cpu.cpp for the recurrence); PATTERN 0 SSP, 1 linear MSP, 2 MSP with SFA
+    @triton.jit
+    def _map_spikes(m, v, q, lq, PATTERN: tl.constexpr):
+        active = (m > 0.0).to(tl.float32)
+        relu = tl.maximum(m, 0.0)
+        if PATTERN == 2:
+            s = tl.floor(tl.log(relu / v * (q - 1.0) + 1.0) / lq) * active
+            qs = tl.exp(s * lq)  # q^s (the interpreter has no pow)
+            reset = v * (qs - 1.0) / (q - 1.0)
+        elif PATTERN == 1:
+            s = tl.floor(relu / v) * active
+            qs = s
+            reset = v * s
+        else:
+            s = tl.minimum(tl.floor(relu / v), 1.0) * active
+            qs = s
+            reset = m * s
+        return s, reset, qs
+
+    @triton.jit
+    def _map_forward_kernel(x_ptr, s0_ptr, v_ptr, q_ptr, lq_ptr, d_ptr, out_ptr, saved_ptr, sT_ptr, T, N, beta,
+                            HAS_S0: tl.constexpr, PATTERN: tl.constexpr, SWISH: tl.constexpr, BLOCK: tl.constexpr):
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < N
+        if HAS_S0:
+            u = tl.load(s0_ptr + offs, mask=mask, other=0.0)
+        else:
+            u = tl.zeros([BLOCK], dtype=tl.float32)
+        v = tl.load(v_ptr + offs, mask=mask, other=1.0)
+        d = tl.load(d_ptr + offs, mask=mask, other=0.0)
+        if PATTERN == 2:
+            q = tl.load(q_ptr + offs, mask=mask, other=2.0)
+            lq = tl.load(lq_ptr + offs, mask=mask, other=1.0)
+        else:
+            q = v
+            lq = v
+        for t in range(T):
+            idx = t * N + offs
+            xt = tl.load(x_ptr + idx, mask=mask, other=0.0)
+            if SWISH:
+                xt = xt * (1.0 / (1.0 + tl.exp(-(beta * xt))))
+            m = u + xt
+            s, reset, qs = _map_spikes(m, v, q, lq, PATTERN)
+            tl.store(out_ptr + idx, s, mask=mask)
+            tl.store(saved_ptr + idx, m, mask=mask)
+            u = (m - reset) * d
+        tl.store(sT_ptr + offs, u, mask=mask)
+
+    @triton.jit
+    def _map_backward_kernel(go_ptr, guT_ptr, saved_ptr, x_ptr, v_ptr, q_ptr, lq_ptr, d_ptr, gx_ptr, gu0_ptr, gv_ptr,
+                             gq_ptr, gd_ptr, T, N, beta, HAS_GST: tl.constexpr, PATTERN: tl.constexpr,
+                             SWISH: tl.constexpr, BLOCK: tl.constexpr):
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        mask = offs < N
+        if HAS_GST:
+            gu = tl.load(guT_ptr + offs, mask=mask, other=0.0)
+        else:
+            gu = tl.zeros([BLOCK], dtype=tl.float32)
+        v = tl.load(v_ptr + offs, mask=mask, other=1.0)
+        d = tl.load(d_ptr + offs, mask=mask, other=0.0)
+        if PATTERN == 2:
+            q = tl.load(q_ptr + offs, mask=mask, other=2.0)
+            lq = tl.load(lq_ptr + offs, mask=mask, other=1.0)
+        else:
+            q = v
+            lq = v
+        gv = tl.zeros([BLOCK], dtype=tl.float32)
+        gq = tl.zeros([BLOCK], dtype=tl.float32)
+        gd = tl.zeros([BLOCK], dtype=tl.float32)
+        for i in range(T):
+            idx = (T - 1 - i) * N + offs
+            m = tl.load(saved_ptr + idx, mask=mask, other=0.0)
+            go = tl.load(go_ptr + idx, mask=mask, other=0.0)
+            s, reset, qs = _map_spikes(m, v, q, lq, PATTERN)
+            active = m > 0.0
+            relu = tl.maximum(m, 0.0)
+            g_reset = -(gu * d)
+            gd += gu * (m - reset)
+            gm = gu * d
+            if PATTERN == 2:
+                qm1 = q - 1.0
+                y = relu / v * qm1 + 1.0
+                inv = 1.0 / (y * lq)
+                gn = tl.where(active, go + g_reset * (v * qs * lq / qm1), 0.0)
+                gm += gn * (inv * qm1 / v)
+                gv += gn * (-inv * qm1 * relu / (v * v)) + g_reset * ((qs - 1.0) / qm1)
+                gq += gn * (inv * (relu / v) - tl.log(y) / (lq * lq * q)) + g_reset * (
+                    v * (s * qs / q * qm1 - (qs - 1.0)) / (qm1 * qm1))
+            elif PATTERN == 1:
+                gn = tl.where(active, go + g_reset * v, 0.0)
+                gm += gn / v
+                gv += gn * (-relu / (v * v)) + g_reset * s
+            else:
+                gn = tl.where(active, go + g_reset * m, 0.0)
+                gm += gn / v + g_reset * s
+                gv += gn * (-relu / (v * v))
+            if SWISH:
+                xt = tl.load(x_ptr + idx, mask=mask, other=0.0)
+                sig = 1.0 / (1.0 + tl.exp(-(beta * xt)))
+                tl.store(gx_ptr + idx, gm * (sig + xt * beta * sig * (1.0 - sig)), mask=mask)
+            else:
+                tl.store(gx_ptr + idx, gm, mask=mask)
+            gu = gm
+        tl.store(gu0_ptr + offs, gu, mask=mask)
+        tl.store(gv_ptr + offs, gv, mask=mask)
+        tl.store(gq_ptr + offs, gq, mask=mask)
+        tl.store(gd_ptr + offs, gd, mask=mask)
 
 
 def _grid(n: int):
@@ -218,3 +397,52 @@ def bpsa_backward(g_out, g_sT, saved, threshold, decay, residual):
                                     float(threshold), float(decay), float(residual), HAS_GST=g_sT is not None,
                                     BLOCK=BLOCK)
     return g_x, g_s0
+
+
+def plif_forward(x, s0, k, decay_input, threshold, strict):
+    T, N = x.shape[0], _step_numel(x)
+    out, saved = torch.empty_like(x), torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
+    _plif_forward_kernel[_grid(N)](x, _dummy(x) if s0 is None else s0, k, out, saved, sT, T, N, float(threshold),
+                                   HAS_S0=s0 is not None, DECAY_INPUT=bool(decay_input), STRICT=bool(strict),
+                                   BLOCK=BLOCK, enable_fp_fusion=False)
+    return out, saved, sT
+
+
+def plif_backward(g_out, g_sT, saved, x, s0, k, decay_input, threshold, strict, detach_reset, surrogate, alpha):
+    T, N = g_out.shape[0], _step_numel(g_out)
+    g_x = torch.empty_like(g_out)
+    g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
+    g_k = torch.empty(N, dtype=torch.float32, device=g_out.device)
+    d = _dummy(g_out)
+    _plif_backward_kernel[_grid(N)](
+        g_out, d if g_sT is None else g_sT, saved, x if decay_input else d, d if s0 is None else s0, k, g_x, g_s0, g_k,
+        T, N, max(T - 1, 0), float(threshold), float(alpha), HAS_GST=g_sT is not None, HAS_S0=s0 is not None,
+        DECAY_INPUT=bool(decay_input), STRICT=bool(strict), DETACH=bool(detach_reset), SURROGATE=int(surrogate),
+        BLOCK=BLOCK)
+    return g_x, g_s0, g_k
+
+
+def map_forward(x, s0, v_th, q, log_q, decay, pattern, swish, filter_beta):
+    T, N = x.shape[0], _step_numel(x)
+    out, saved = torch.empty_like(x), torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
+    d = _dummy(x)
+    _map_forward_kernel[_grid(N)](x, d if s0 is None else s0, v_th, d if q is None else q,
+                                  d if log_q is None else log_q, decay, out, saved, sT, T, N, float(filter_beta),
+                                  HAS_S0=s0 is not None, PATTERN=int(pattern), SWISH=bool(swish), BLOCK=BLOCK,
+                                  enable_fp_fusion=False)
+    return out, saved, sT
+
+
+def map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, filter_beta):
+    T, N = g_out.shape[0], _step_numel(g_out)
+    g_x = torch.empty_like(g_out)
+    g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
+    g_v, g_q, g_d = (torch.empty(N, dtype=torch.float32, device=g_out.device) for _ in range(3))
+    d = _dummy(g_out)
+    _map_backward_kernel[_grid(N)](
+        g_out, d if g_sT is None else g_sT, saved, d if x is None else x, v_th, d if q is None else q,
+        d if log_q is None else log_q, decay, g_x, g_s0, g_v, g_q, g_d, T, N, float(filter_beta),
+        HAS_GST=g_sT is not None, PATTERN=int(pattern), SWISH=bool(swish), BLOCK=BLOCK)
+    return g_x, g_s0, g_v, g_q, g_d

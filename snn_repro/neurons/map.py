@@ -116,6 +116,10 @@ class MAPNeuron(Neuron):
             return F.hardtanh(self.decay, 0.0, 1.0)
         return self.decay.clamp(0.0, 1.0)
 
+    def clamped_parameters(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Vth, q and the decay as the recurrence uses them (kept away from the values where it breaks down)."""
+        return self.v_th.clamp(min=_VTH_MIN), self.q.clamp(min=_Q_MIN), self.effective_decay()
+
     def spikes_and_reset(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Spike count s and the potential it consumes, for the integrated potential ``m``."""
         v_th = self.v_th.clamp(min=_VTH_MIN)

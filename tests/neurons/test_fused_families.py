@@ -12,7 +12,9 @@ from snn_repro.neurons.fused import fused_form
 pytestmark = pytest.mark.usefixtures("kernel_backend")
 
 
-def compare(make, x, with_state, atol=1e-6):
+def compare(make, x, with_state, atol=1e-6, exact_state=True):
+    """``exact_state`` False: the final states agree to float rounding (transcendental functions of two libraries);
+    the spikes must still be equal."""
     results = []
     for fused in (True, False):
         torch.manual_seed(0)
@@ -32,7 +34,11 @@ def compare(make, x, with_state, atol=1e-6):
         grads.update({n: p.grad for n, p in neuron.named_parameters()})
         results.append((out.detach(), sT.detach(), grads))
     (fo, fs, fg), (ro, rs, rg) = results
-    assert torch.equal(fo, ro) and torch.equal(fs, rs)
+    assert torch.equal(fo, ro)
+    if exact_state:
+        assert torch.equal(fs, rs)
+    else:
+        torch.testing.assert_close(fs, rs, rtol=1e-6, atol=1e-6)
     assert 0 < (fo != 0).float().mean() < 1
     assert fg.keys() == rg.keys()
     for k in rg:
@@ -113,12 +119,33 @@ def test_plif(decay_input, detach, surrogate, with_state):
 @pytest.mark.parametrize("pattern", ["ssp", "linear", "sfa"])
 @pytest.mark.parametrize("input_filter", ["none", "swish"])
 @pytest.mark.parametrize("with_state", [False, True])
-def test_map(pattern, input_filter, with_state):
+@pytest.mark.parametrize("size", [(4, 2, 2), None])  # a value per neuron, one per layer
+def test_map(pattern, input_filter, with_state, size, kernel_backend):
     def make():
-        return mapsnn.MAPNeuron(pattern=pattern, size=(4, 2, 2), threshold=1.0, q=1.5, decay=0.5,
+        return mapsnn.MAPNeuron(pattern=pattern, size=size, threshold=1.0, q=1.5, decay=0.5,
                                 learn_threshold=True, learn_q=True, learn_decay=True, input_filter=input_filter)
 
-    compare(make, rand_seq(low=-1.0, high=4.0), with_state)
+    # SFA's log and q^s and the swish filter's exp: the kernels' math library rounds them, not torch's
+    exact = kernel_backend == "python" or (pattern != "sfa" and input_filter == "none")
+    # the parameters' gradients are sums of T * B terms of both signs, summed in another order
+    compare(make, rand_seq(low=-1.0, high=4.0), with_state, atol=1e-5, exact_state=exact)
+
+
+@pytest.mark.parametrize("pattern", ["ssp", "linear", "sfa"])
+def test_map_kernel_saves_only_the_potential(pattern, kernel_backend):
+    # with a kernel, the MAP layer keeps one float32 tensor shaped like the input (m_t) and the neuron-sized
+    # parameters, not the step recomputation's x and states
+    if kernel_backend == "python":
+        pytest.skip("the Python path is the step recomputation")
+    x = rand_seq(T=6, low=-1.0, high=4.0).requires_grad_()
+    n = mapsnn.MAPNeuron(pattern=pattern, size=(4, 2, 2), threshold=1.0)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = n(x)
+    assert out.grad_fn.name().startswith("MAPSequence")
+    big = [t for t in saved if t.numel() >= x.numel()]
+    assert [(tuple(t.shape), t.dtype) for t in big] == [(tuple(x.shape), torch.float32)]
+    assert not any(t.data_ptr() == x.data_ptr() for t in big)
 
 
 def test_every_family_in_the_tree_has_a_fused_form():

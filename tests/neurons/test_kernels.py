@@ -53,6 +53,7 @@ NEURONS = {
     "bpsa": {"_target_": "snn_repro.neurons.bpsa.BPSA"},
     "cached_aia": {"_target_": "snn_repro.neurons.aia.CachedAIA"},
     "plif": {"_target_": "snn_repro.neurons.plif.PLIF"},
+    "map_sfa": {"_target_": "snn_repro.neurons.map.MAPNeuron", "pattern": "sfa", "threshold": 0.5},
 }
 
 
