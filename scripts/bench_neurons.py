@@ -50,7 +50,7 @@ CSV_COLUMNS = ["impl", "neuron", "T", "fwd_s", "bwd_s", "peak_mb", "limit_s"]
 # AIA, cached AIA and PLIF (decay_input) also re-read x in the backward (dL/dx = x dL/du, dL/dbeta, dL/dtau) = 28.
 # The "limit" of a row is that many bytes at the bandwidth of a clone of x measured in the same process.
 BYTES_PER_ELEMENT_STEP = {"LIF": 24, "IF": 24, "BPSA": 24, "BPSA+BPTA": 24, "AIA": 28, "CachedAIA": 28, "PLIF": 28,
-                          "MAP-SFA": 24}
+                          "MAP-SSP": 24, "MAP-MSP": 24, "MAP-SFA": 24}
 OURS_FUSED, OURS_STEPS = "snn_repro fused", "snn_repro steps"
 SJ, SNNTORCH = "spikingjelly 2.0 (multi-step)", "snntorch (x[t] loop)"
 
@@ -135,10 +135,11 @@ def _our_neuron(name: str, step_shape):
         from snn_repro.neurons.plif import PLIF
 
         return PLIF(threshold=1.0)
-    if name == "MAP-SFA":
+    if name.startswith("MAP-"):
         from snn_repro.neurons.map import MAPNeuron
 
-        return MAPNeuron(pattern="sfa", size=step_shape, threshold=1.0)
+        pattern = {"MAP-SSP": "ssp", "MAP-MSP": "linear", "MAP-SFA": "sfa"}[name]
+        return MAPNeuron(pattern=pattern, size=step_shape, threshold=1.0)
     raise ValueError(name)
 
 
@@ -303,7 +304,7 @@ GROWTH_TAG = " [growth]"  # impl suffix of part 3's rows in the CSV
 GROWTH_BEGIN, GROWTH_END = "<!-- growth:begin -->", "<!-- growth:end -->"
 PROV_BEGIN, PROV_END = "<!-- provenance:begin -->", "<!-- provenance:end -->"
 GROWTH_IMPLS = {"fused": OURS_FUSED, "steps": OURS_STEPS, "spikingjelly": SJ, "snntorch": SNNTORCH}
-NEURONS = ["LIF", "IF", "BPSA", "BPSA+BPTA", "AIA", "CachedAIA", "PLIF", "MAP-SFA"]
+NEURONS = ["LIF", "IF", "BPSA", "BPSA+BPTA", "AIA", "CachedAIA", "PLIF", "MAP-SSP", "MAP-MSP", "MAP-SFA"]
 PEERS = {"LIF": [SJ, SNNTORCH], "IF": [SJ]}
 
 

@@ -15,6 +15,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <tuple>
 
@@ -23,12 +24,71 @@ namespace {
 constexpr int64_t BLOCK = 256;
 enum Surrogate : int64_t { RECTANGULAR = 0, SIGMOID = 1, ATAN = 2 };
 
+// exp, log and floor written out so that the compiler vectorises the loops that call them (the C library's are
+// calls, one element at a time). exp and log: Cephes' single-precision polynomials, within 2 ulp of the exact
+// value; the step form's torch.exp / torch.log round to within 1 ulp, not always to the same float.
+inline float bits_to_float(int32_t i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
+inline int32_t float_to_bits(float f) {
+  int32_t i;
+  std::memcpy(&i, &f, sizeof i);
+  return i;
+}
+
+inline float floor_f(float x) {  // floor for |x| < 2^23 (larger floats are integers already)
+  const float t = static_cast<float>(static_cast<int32_t>(x));
+  const float f = t > x ? t - 1.0f : t;
+  return std::fabs(x) < 8388608.0f ? f : x;
+}
+
+inline float exp_f(float x) {
+  x = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest: + 1.5 * 2^23
+  float r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  return p * bits_to_float((static_cast<int32_t>(n) + 127) << 23);
+}
+
+inline float log_f(float x) {  // x > 0, normal
+  const int32_t i = float_to_bits(x);
+  int32_t e = ((i >> 23) & 0xff) - 126;
+  float m = bits_to_float((i & 0x007fffff) | 0x3f000000);  // x = m 2^e, m in [0.5, 1)
+  const bool low = m < 0.707106781186547524f;
+  e = low ? e - 1 : e;
+  m = low ? (m + m) - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = y * m - 1.1514610310e-1f;
+  y = y * m + 1.1676998740e-1f;
+  y = y * m - 1.2420140846e-1f;
+  y = y * m + 1.4249322787e-1f;
+  y = y * m - 1.6668057665e-1f;
+  y = y * m + 2.0000714765e-1f;
+  y = y * m - 2.4999993993e-1f;
+  y = y * m + 3.3333331174e-1f;
+  y = y * m * z;
+  const float fe = static_cast<float>(e);
+  y = y + fe * -2.12194440e-4f;
+  y = y - 0.5f * z;
+  return (m + y) + fe * 0.693359375f;
+}
+
 template <int64_t S>
 inline float surrogate_grad(float v, float alpha) {
   if constexpr (S == RECTANGULAR) {
     return std::fabs(v) < alpha / 2.0f ? 1.0f / alpha : 0.0f;
   } else if constexpr (S == SIGMOID) {
-    float s = 1.0f / (1.0f + std::exp(-alpha * v));
+    float s = 1.0f / (1.0f + exp_f(-alpha * v));
     return alpha * s * (1.0f - s);
   } else {
     float a = 1.5707963267948966f * alpha * v;
@@ -57,6 +117,14 @@ void dispatch_surrogate(int64_t surrogate, F&& run) {
   else run(std::integral_constant<int64_t, RECTANGULAR>{});
 }
 
+// run(std::true_type{}) or run(std::false_type{}): a flag as a template argument, so that each loop is compiled
+// without the branch (and vectorised)
+template <typename F>
+void dispatch_bool(bool flag, F&& run) {
+  if (flag) run(std::true_type{});
+  else run(std::false_type{});
+}
+
 inline int64_t steps(const at::Tensor& x) { return x.size(0); }
 inline int64_t step_numel(const at::Tensor& x) { return x.size(0) ? x.numel() / x.size(0) : 0; }
 
@@ -74,6 +142,12 @@ const float* opt_ptr(const std::optional<at::Tensor>& t) {
   return t.has_value() && t->defined() && t->numel() ? t->data_ptr<float>() : nullptr;
 }
 
+// the data of ``t``, or of ``fallback`` (same size) where ``t`` is absent: a loop may then read it unconditionally
+const float* or_ptr(const std::optional<at::Tensor>& t, const at::Tensor& fallback) {
+  const float* p = opt_ptr(t);
+  return p ? p : fallback.data_ptr<float>();
+}
+
 at::Tensor empty_f32(at::IntArrayRef shape, const at::Tensor& like) {
   return at::empty(shape, like.options().dtype(at::kFloat));
 }
@@ -81,34 +155,23 @@ at::Tensor empty_f32(at::IntArrayRef shape, const at::Tensor& like) {
 // ---- IF / LIF (and AIA's LIF with a per-element input scale) ------------------------------------------------------
 // u_t = s_{t-1} + scale * x_t ; o_t = [u_t > Vth] (strict) or [u_t >= Vth] ; s_t = (leak * u_t) * (1 - o_t)
 // saved: u_t as float32, or with save_codes one byte o_t + 2 * [|u_t - Vth| < alpha / 2]
-std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::optional<at::Tensor>& s0,
-                                                           const std::optional<at::Tensor>& scale, double threshold,
-                                                           double leak, bool strict, bool save_codes, double alpha) {
-  const int64_t T = steps(x), N = step_numel(x);
-  at::Tensor out = at::empty(x.sizes(), x.options());
-  at::Tensor saved = at::empty(x.sizes(), x.options().dtype(save_codes ? at::kByte : at::kFloat));
-  at::Tensor sT = empty_f32(x.sizes().slice(1), x);
-  const float* xp = x.data_ptr<float>();
-  const float* s0p = opt_ptr(s0);
-  const float* sc = opt_ptr(scale);
-  float* op = out.data_ptr<float>();
-  float* sTp = sT.data_ptr<float>();
-  float* up = save_codes ? nullptr : saved.data_ptr<float>();
-  uint8_t* cp = save_codes ? saved.data_ptr<uint8_t>() : nullptr;
-  const float th = static_cast<float>(threshold), lk = static_cast<float>(leak);
-  const float half_window = static_cast<float>(alpha / 2);
+template <bool CODES, bool SCALE>
+void lif_forward_impl(const float* xp, const float* s0p, const float* sc, float* op, float* up, uint8_t* cp,
+                      float* sTp, int64_t T, int64_t N, float th, float lk, bool strict, float half_window) {
   for_blocks(N, [&](int64_t j0, int64_t n) {
     float s[BLOCK];
     for (int64_t j = 0; j < n; ++j) s[j] = s0p ? s0p[j0 + j] : 0.0f;
     for (int64_t t = 0; t < T; ++t) {
       const int64_t base = t * N + j0;
+      const float* __restrict xt_p = xp + base;
+      float* __restrict o_p = op + base;
       for (int64_t j = 0; j < n; ++j) {
-        float xt = sc ? sc[j0 + j] * xp[base + j] : xp[base + j];
-        float u = s[j] + xt;
-        bool spike = fires(u, th, strict);
-        float o = spike ? 1.0f : 0.0f;
-        op[base + j] = o;
-        if (cp) {
+        const float xt = SCALE ? sc[j0 + j] * xt_p[j] : xt_p[j];
+        const float u = s[j] + xt;
+        const bool spike = fires(u, th, strict);
+        const float o = spike ? 1.0f : 0.0f;
+        o_p[j] = o;
+        if constexpr (CODES) {
           cp[base + j] = static_cast<uint8_t>(spike) + 2 * static_cast<uint8_t>(std::fabs(u - th) < half_window);
         } else {
           up[base + j] = u;
@@ -118,12 +181,31 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
     }
     for (int64_t j = 0; j < n; ++j) sTp[j0 + j] = s[j];
   });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, const std::optional<at::Tensor>& s0,
+                                                           const std::optional<at::Tensor>& scale, double threshold,
+                                                           double leak, bool strict, bool save_codes, double alpha) {
+  const int64_t T = steps(x), N = step_numel(x);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor saved = at::empty(x.sizes(), x.options().dtype(save_codes ? at::kByte : at::kFloat));
+  at::Tensor sT = empty_f32(x.sizes().slice(1), x);
+  const float* sc = opt_ptr(scale);
+  float* up = save_codes ? nullptr : saved.data_ptr<float>();
+  uint8_t* cp = save_codes ? saved.data_ptr<uint8_t>() : nullptr;
+  dispatch_bool(save_codes, [&](auto CODES) {
+    dispatch_bool(sc != nullptr, [&](auto SCALE) {
+      lif_forward_impl<decltype(CODES)::value, decltype(SCALE)::value>(
+          x.data_ptr<float>(), opt_ptr(s0), sc, out.data_ptr<float>(), up, cp, sT.data_ptr<float>(), T, N,
+          static_cast<float>(threshold), static_cast<float>(leak), strict, static_cast<float>(alpha / 2));
+    });
+  });
   return {out, saved, sT};
 }
 
 // dL/du_t = g_o_t * sg + g_s * leak * (1 - o_t) - [not detach_reset] g_s * leak * u_t * sg ; dL/ds_{t-1} = dL/du_t
 // dL/dx_t = scale * dL/du_t ; dL/dscale (per element, summed over t) = sum_t x_t * dL/du_t
-template <int64_t S>
+template <int64_t S, bool CODES, bool SCALE, bool SCALE_GRAD>
 void lif_backward_impl(const float* go, const float* gsT, const float* up, const uint8_t* cp, const float* xp,
                        const float* sc, float* gx, float* gs0, float* gsc, int64_t T, int64_t N, float th, float lk,
                        bool strict, bool detach_reset, float alpha) {
@@ -136,27 +218,29 @@ void lif_backward_impl(const float* go, const float* gsT, const float* up, const
     }
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t base = t * N + j0;
+      const float* __restrict go_p = go + base;
+      float* __restrict gx_p = gx + base;
       for (int64_t j = 0; j < n; ++j) {
-        float g = gs[j] * lk;
+        const float g = gs[j] * lk;
         float gu;
-        if (cp) {
-          uint8_t c = cp[base + j];
-          float o = static_cast<float>(c & 1), window = static_cast<float>(c >> 1);
-          gu = (g - g * o) + go[base + j] * (window * inv_alpha);
+        if constexpr (CODES) {
+          const uint8_t c = cp[base + j];
+          const float o = static_cast<float>(c & 1), window = static_cast<float>(c >> 1);
+          gu = (g - g * o) + go_p[j] * (window * inv_alpha);
         } else {
-          gu = through_reset<S>(go[base + j], g, up[base + j], th, strict, detach_reset, alpha);
+          gu = through_reset<S>(go_p[j], g, up[base + j], th, strict, detach_reset, alpha);
         }
-        if (sc) {
-          if (gsc) gscale[j] += gu * xp[base + j];
-          gx[base + j] = gu * sc[j0 + j];
+        if constexpr (SCALE) {
+          if constexpr (SCALE_GRAD) gscale[j] += gu * xp[base + j];
+          gx_p[j] = gu * sc[j0 + j];
         } else {
-          gx[base + j] = gu;
+          gx_p[j] = gu;
         }
         gs[j] = gu;
       }
     }
     for (int64_t j = 0; j < n; ++j) {
-      if (gs0) gs0[j0 + j] = gs[j];
+      gs0[j0 + j] = gs[j];
       if (gsc) gsc[j0 + j] = gscale[j];
     }
   });
@@ -175,12 +259,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   const float* up = codes ? nullptr : saved.data_ptr<float>();
   const uint8_t* cp = codes ? saved.data_ptr<uint8_t>() : nullptr;
   float* gsc = g_scale.numel() ? g_scale.data_ptr<float>() : nullptr;
-  dispatch_surrogate(surrogate, [&](auto S) {
-    lif_backward_impl<decltype(S)::value>(g_out.data_ptr<float>(), opt_ptr(g_sT), up, cp, opt_ptr(x), sc,
-                                          g_x.data_ptr<float>(), g_s0.data_ptr<float>(), gsc, T, N,
-                                          static_cast<float>(threshold), static_cast<float>(leak), strict,
-                                          detach_reset, static_cast<float>(alpha));
-  });
+  auto run = [&](auto S, auto CODES, auto SCALE, auto SCALE_GRAD) {
+    lif_backward_impl<decltype(S)::value, decltype(CODES)::value, decltype(SCALE)::value,
+                      decltype(SCALE_GRAD)::value>(g_out.data_ptr<float>(), opt_ptr(g_sT), up, cp, opt_ptr(x), sc,
+                                                   g_x.data_ptr<float>(), g_s0.data_ptr<float>(), gsc, T, N,
+                                                   static_cast<float>(threshold), static_cast<float>(leak), strict,
+                                                   detach_reset, static_cast<float>(alpha));
+  };
+  if (codes) {  // codes are saved only with the rectangular surrogate
+    dispatch_bool(sc != nullptr, [&](auto SCALE) {
+      dispatch_bool(gsc != nullptr, [&](auto SG) {
+        run(std::integral_constant<int64_t, RECTANGULAR>{}, std::true_type{}, SCALE, SG);
+      });
+    });
+  } else {
+    dispatch_surrogate(surrogate, [&](auto S) {
+      dispatch_bool(sc != nullptr, [&](auto SCALE) {
+        dispatch_bool(gsc != nullptr, [&](auto SG) { run(S, std::false_type{}, SCALE, SG); });
+      });
+    });
+  }
   return {g_x, g_s0, g_scale};
 }
 
@@ -248,32 +346,41 @@ std::tuple<at::Tensor, at::Tensor> bpsa_backward(const at::Tensor& g_out, const 
 // k = 1 / tau, a 0-dim tensor (read here, so that the caller needs no host synchronisation)
 // decay_input: h_t = v_{t-1} + k * (x_t - v_{t-1}) ; else h_t = (1 - k) * v_{t-1} + x_t   (k = 1 / tau)
 // o_t = [h_t > Vth] (strict) or [h_t >= Vth] ; v_t = h_t * (1 - o_t) ; saved: h_t
-std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_forward(const at::Tensor& x, const std::optional<at::Tensor>& s0,
-                                                            const at::Tensor& k_tensor, bool decay_input,
-                                                            double threshold, bool strict) {
-  const float kf = k_tensor.item<float>(), km = 1.0f - kf;
-  const int64_t T = steps(x), N = step_numel(x);
-  at::Tensor out = at::empty(x.sizes(), x.options());
-  at::Tensor saved = empty_f32(x.sizes(), x);
-  at::Tensor sT = empty_f32(x.sizes().slice(1), x);
-  const float* xp = x.data_ptr<float>();
-  const float* s0p = opt_ptr(s0);
-  float *op = out.data_ptr<float>(), *hp = saved.data_ptr<float>(), *sTp = sT.data_ptr<float>();
-  const float th = static_cast<float>(threshold);
+template <bool DECAY_INPUT>
+void plif_forward_impl(const float* xp, const float* s0p, float* op, float* hp, float* sTp, int64_t T, int64_t N,
+                       float kf, float km, float th, bool strict) {
   for_blocks(N, [&](int64_t j0, int64_t n) {
     float v[BLOCK];
     for (int64_t j = 0; j < n; ++j) v[j] = s0p ? s0p[j0 + j] : 0.0f;
     for (int64_t t = 0; t < T; ++t) {
       const int64_t base = t * N + j0;
+      const float* __restrict x_p = xp + base;
+      float* __restrict o_p = op + base;
+      float* __restrict h_p = hp + base;
       for (int64_t j = 0; j < n; ++j) {
-        float h = decay_input ? v[j] + kf * (xp[base + j] - v[j]) : km * v[j] + xp[base + j];
-        float o = fires(h, th, strict) ? 1.0f : 0.0f;
-        op[base + j] = o;
-        hp[base + j] = h;
+        const float h = DECAY_INPUT ? v[j] + kf * (x_p[j] - v[j]) : km * v[j] + x_p[j];
+        const float o = fires(h, th, strict) ? 1.0f : 0.0f;
+        o_p[j] = o;
+        h_p[j] = h;
         v[j] = h * (1.0f - o);
       }
     }
     for (int64_t j = 0; j < n; ++j) sTp[j0 + j] = v[j];
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_forward(const at::Tensor& x, const std::optional<at::Tensor>& s0,
+                                                            const at::Tensor& k_tensor, bool decay_input,
+                                                            double threshold, bool strict) {
+  const float kf = k_tensor.item<float>();
+  const int64_t T = steps(x), N = step_numel(x);
+  at::Tensor out = at::empty(x.sizes(), x.options());
+  at::Tensor saved = empty_f32(x.sizes(), x);
+  at::Tensor sT = empty_f32(x.sizes().slice(1), x);
+  dispatch_bool(decay_input, [&](auto DI) {
+    plif_forward_impl<decltype(DI)::value>(x.data_ptr<float>(), opt_ptr(s0), out.data_ptr<float>(),
+                                           saved.data_ptr<float>(), sT.data_ptr<float>(), T, N, kf, 1.0f - kf,
+                                           static_cast<float>(threshold), strict);
   });
   return {out, saved, sT};
 }
@@ -281,37 +388,44 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_forward(const at::Tensor& x,
 // dL/dh_t = g_o_t * sg + g_v * (1 - o_t) - [not detach_reset] g_v * h_t * sg
 // dL/dx_t = k dL/dh_t (decay_input) or dL/dh_t ; dL/dv_{t-1} = (1 - k) dL/dh_t
 // dL/dk (per element, summed over t) = sum_t dL/dh_t * (x_t - v_{t-1})  or  - sum_t dL/dh_t * v_{t-1}
-template <int64_t S>
+template <int64_t S, bool DECAY_INPUT>
 void plif_backward_impl(const float* go, const float* gsT, const float* hp, const float* xp, const float* s0p,
-                        float* gx, float* gs0, float* gk, int64_t T, int64_t N, float kf, float km, bool decay_input,
-                        float th, bool strict, bool detach_reset, float alpha) {
+                        float* gx, float* gs0, float* gk, int64_t T, int64_t N, float kf, float km, float th,
+                        bool strict, bool detach_reset, float alpha) {
   for_blocks(N, [&](int64_t j0, int64_t n) {
-    float gv[BLOCK], gks[BLOCK];
+    float gv[BLOCK], gks[BLOCK], v0[BLOCK];
     for (int64_t j = 0; j < n; ++j) {
       gv[j] = gsT ? gsT[j0 + j] : 0.0f;
       gks[j] = 0.0f;
+      v0[j] = s0p ? s0p[j0 + j] : 0.0f;
     }
-    for (int64_t t = T - 1; t >= 0; --t) {
+    // one step; the state entering it is recomputed from the saved h_{t-1}, or is the initial state (FIRST)
+    auto step = [&](int64_t t, auto FIRST) {
       const int64_t base = t * N + j0;
+      const float* __restrict go_p = go + base;
+      const float* __restrict h_p = hp + base;
+      float* __restrict gx_p = gx + base;
       for (int64_t j = 0; j < n; ++j) {
-        float gh = through_reset<S>(go[base + j], gv[j], hp[base + j], th, strict, detach_reset, alpha);
-        float v_prev;  // the state entering step t, recomputed from the saved h_{t-1}
-        if (t > 0) {
-          float hq = hp[base - N + j];
-          v_prev = fires(hq, th, strict) ? 0.0f : hq;
+        const float gh = through_reset<S>(go_p[j], gv[j], h_p[j], th, strict, detach_reset, alpha);
+        float v_prev;
+        if constexpr (decltype(FIRST)::value) {
+          v_prev = v0[j];
         } else {
-          v_prev = s0p ? s0p[j0 + j] : 0.0f;
+          const float hq = h_p[j - N];
+          v_prev = fires(hq, th, strict) ? 0.0f : hq;
         }
-        if (decay_input) {
+        if constexpr (DECAY_INPUT) {
           gks[j] += gh * (xp[base + j] - v_prev);
-          gx[base + j] = gh * kf;
+          gx_p[j] = gh * kf;
         } else {
           gks[j] -= gh * v_prev;
-          gx[base + j] = gh;
+          gx_p[j] = gh;
         }
         gv[j] = gh * km;
       }
-    }
+    };
+    for (int64_t t = T - 1; t > 0; --t) step(t, std::false_type{});
+    if (T > 0) step(0, std::true_type{});
     for (int64_t j = 0; j < n; ++j) {
       gs0[j0 + j] = gv[j];
       gk[j0 + j] = gks[j];
@@ -329,10 +443,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_backward(
   at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
   at::Tensor g_k = empty_f32({N}, g_out);
   dispatch_surrogate(surrogate, [&](auto S) {
-    plif_backward_impl<decltype(S)::value>(
-        g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), x.data_ptr<float>(), opt_ptr(s0),
-        g_x.data_ptr<float>(), g_s0.data_ptr<float>(), g_k.data_ptr<float>(), T, N, kf, 1.0f - kf, decay_input,
-        static_cast<float>(threshold), strict, detach_reset, static_cast<float>(alpha));
+    dispatch_bool(decay_input, [&](auto DI) {
+      plif_backward_impl<decltype(S)::value, decltype(DI)::value>(
+          g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), x.data_ptr<float>(), opt_ptr(s0),
+          g_x.data_ptr<float>(), g_s0.data_ptr<float>(), g_k.data_ptr<float>(), T, N, kf, 1.0f - kf,
+          static_cast<float>(threshold), strict, detach_reset, static_cast<float>(alpha));
+    });
   });
   return {g_x, g_s0, g_k};
 }
@@ -345,20 +461,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_backward(
 // saved: m_t (float32); everything else of a step is recomputed from it in the backward.
 enum MapPattern : int64_t { MAP_SSP = 0, MAP_LINEAR = 1, MAP_SFA = 2 };
 
-inline float swish_gate(float x, float beta) { return 1.0f / (1.0f + std::exp(-(beta * x))); }
+inline float swish_gate(float x, float beta) { return 1.0f / (1.0f + exp_f(-(beta * x))); }
 
 // the spike count and the potential it consumes, in the step form's order of operations
 template <int64_t P>
 inline void map_spikes(float m, float v, float q, float lq, float& s, float& reset) {
   const float active = m > 0.0f ? 1.0f : 0.0f, relu = m > 0.0f ? m : 0.0f;
   if constexpr (P == MAP_SFA) {
-    s = std::floor(std::log(relu / v * (q - 1.0f) + 1.0f) / lq) * active;
-    reset = v * (std::pow(q, s) - 1.0f) / (q - 1.0f);
+    s = floor_f(log_f(relu / v * (q - 1.0f) + 1.0f) / lq) * active;
+    reset = v * (exp_f(s * lq) - 1.0f) / (q - 1.0f);  // q^s
   } else if constexpr (P == MAP_LINEAR) {
-    s = std::floor(relu / v) * active;
+    s = floor_f(relu / v) * active;
     reset = v * s;
   } else {
-    s = std::fmin(std::floor(relu / v), 1.0f) * active;
+    const float f = floor_f(relu / v);
+    s = (f < 1.0f ? f : 1.0f) * active;
     reset = m * s;
   }
 }
@@ -376,7 +493,7 @@ void map_forward_impl(const float* xp, const float* s0p, const float* vp, const 
         if constexpr (SWISH) xt = xt * swish_gate(xt, beta);
         const float m = u[j] + xt;
         float s, reset;
-        map_spikes<P>(m, vp[j0 + j], qp ? qp[j0 + j] : 0.0f, lqp ? lqp[j0 + j] : 0.0f, s, reset);
+        map_spikes<P>(m, vp[j0 + j], qp[j0 + j], lqp[j0 + j], s, reset);
         op[base + j] = s;
         mp[base + j] = m;
         u[j] = (m - reset) * dp[j0 + j];
@@ -404,24 +521,25 @@ void map_backward_impl(const float* go, const float* guT, const float* mp, const
       const int64_t base = t * N + j0;
       for (int64_t j = 0; j < n; ++j) {
         const float m = mp[base + j], v = vp[j0 + j], d = dp[j0 + j];
-        const float q = qp ? qp[j0 + j] : 0.0f, lq = lqp ? lqp[j0 + j] : 0.0f;
+        const float q = qp[j0 + j], lq = lqp[j0 + j];
         float s, reset;
         map_spikes<P>(m, v, q, lq, s, reset);
         const bool active = m > 0.0f;
         const float relu = active ? m : 0.0f;
+        const float g_s = go[base + j];  // read unconditionally: the select below then vectorises
         const float g_reset = -(gu[j] * d);
         gd[j] += gu[j] * (m - reset);
         float gm = gu[j] * d;
         if constexpr (P == MAP_SFA) {
           const float qm1 = q - 1.0f, y = relu / v * qm1 + 1.0f, inv = 1.0f / (y * lq);
-          const float qs = std::pow(q, s);
-          const float gn = active ? go[base + j] + g_reset * (v * qs * lq / qm1) : 0.0f;
+          const float qs = exp_f(s * lq);
+          const float gn = active ? g_s + g_reset * (v * qs * lq / qm1) : 0.0f;
           gm += gn * (inv * qm1 / v);
           gv[j] += gn * (-inv * qm1 * relu / (v * v)) + g_reset * ((qs - 1.0f) / qm1);
-          gq[j] += gn * (inv * (relu / v) - std::log(y) / (lq * lq * q)) +
+          gq[j] += gn * (inv * (relu / v) - log_f(y) / (lq * lq * q)) +
                    g_reset * (v * (s * qs / q * qm1 - (qs - 1.0f)) / (qm1 * qm1));
         } else {
-          const float gn = active ? go[base + j] + g_reset * (P == MAP_SSP ? m : v) : 0.0f;
+          const float gn = active ? g_s + g_reset * (P == MAP_SSP ? m : v) : 0.0f;
           gm += gn / v;
           if constexpr (P == MAP_SSP) gm += g_reset * s;
           gv[j] += gn * (-relu / (v * v)) + (P == MAP_LINEAR ? g_reset * s : 0.0f);
@@ -466,7 +584,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> map_forward(const at::Tensor& x, 
   at::Tensor sT = empty_f32(x.sizes().slice(1), x);
   dispatch_map(pattern, swish, [&](auto P, auto S) {
     map_forward_impl<decltype(P)::value, decltype(S)::value>(
-        x.data_ptr<float>(), opt_ptr(s0), v_th.data_ptr<float>(), opt_ptr(q), opt_ptr(log_q), decay.data_ptr<float>(),
+        x.data_ptr<float>(), opt_ptr(s0), v_th.data_ptr<float>(), or_ptr(q, v_th), or_ptr(log_q, v_th),
+        decay.data_ptr<float>(),
         out.data_ptr<float>(), saved.data_ptr<float>(), sT.data_ptr<float>(), T, N, static_cast<float>(filter_beta));
   });
   return {out, saved, sT};
@@ -484,7 +603,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> map_backw
   dispatch_map(pattern, swish, [&](auto P, auto S) {
     map_backward_impl<decltype(P)::value, decltype(S)::value>(
         g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), opt_ptr(x), v_th.data_ptr<float>(),
-        opt_ptr(q), opt_ptr(log_q), decay.data_ptr<float>(), g_x.data_ptr<float>(), g_s0.data_ptr<float>(),
+        or_ptr(q, v_th), or_ptr(log_q, v_th), decay.data_ptr<float>(), g_x.data_ptr<float>(), g_s0.data_ptr<float>(),
         g_v.data_ptr<float>(), g_q.data_ptr<float>(), g_d.data_ptr<float>(), T, N, static_cast<float>(filter_beta));
   });
   return {g_x, g_s0, g_v, g_q, g_d};

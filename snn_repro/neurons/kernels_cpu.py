@@ -22,6 +22,10 @@ import torch
 
 SOURCE = Path(__file__).with_name("kernels_cpu.cpp")
 SURROGATE_CODES = {"rectangular": 0, "sigmoid": 1, "atan": 2}
+# -ffp-contract=off: no fused multiply-add, so that sums and products round as the step form's separate ops;
+# -fno-trapping-math -fno-math-errno (as torch's own build): no floating-point traps or errno to keep, which lets
+# the compiler vectorise loops with selects; neither changes a value
+CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-std=c++17"]
 _state: dict[str, bool] = {}
 
 
@@ -44,11 +48,12 @@ def _load() -> bool:
         from torch.utils.cpp_extension import load
 
         source = SOURCE.read_bytes()
-        name = "snn_cpu_" + hashlib.sha256(source + torch.__version__.encode()).hexdigest()[:12]
+        key = source + torch.__version__.encode() + " ".join(CFLAGS).encode()
+        name = "snn_cpu_" + hashlib.sha256(key).hexdigest()[:12]
         build = cache_dir() / name
         build.mkdir(parents=True, exist_ok=True)
         load(name=name, sources=[str(SOURCE)], build_directory=str(build), is_python_module=False,
-             extra_cflags=["-O3", "-ffp-contract=off", "-std=c++17"], verbose=False)
+             extra_cflags=CFLAGS, verbose=False)
         _register_fakes()
         return True
     except Exception as err:  # no compiler, no headers, a failed build: the Python path is still exact
