@@ -7,7 +7,7 @@
 
 Sections, all in this one process:
 1. each neuron family, forward + backward of one layer [T, B, C, H, W]: the fused form with its kernels (Triton on
-   CUDA), the fused form's Python loop, and spikingjelly's LIF/IF with each of its backends that is installed
+   CUDA), the fused form's Python loop, and spikingjelly's LIF/IF/PLIF with each of its backends that is installed
    (torch, cupy, triton);
 2. VGG7 at CIFAR10-DVS shape (conf/arch/vgg7_dvs.yaml, IF neurons, 2x42x42): a training step with BPTT,
    checkpointed BPTT, ASF-BP with and without a scale-factor refresh, and inference (no gradient);
@@ -33,7 +33,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FAMILIES = ["IF", "LIF", "BPSA", "BPSA+BPTA", "AIA", "CachedAIA", "PLIF", "MAP-SFA"]
+FAMILIES = ["IF", "LIF", "BPSA", "BPSA+BPTA", "AIA", "CachedAIA", "PLIF", "MAP-SSP", "MAP-MSP", "MAP-SFA"]
+PEERS = ("IF", "LIF", "PLIF")  # families with a spikingjelly counterpart
 
 
 def timed(fn, device: str, reps: int) -> tuple[float, float | None]:
@@ -71,7 +72,10 @@ def our_neuron(name: str, step_shape, device):
 
     make = {"IF": lambda: IF(surrogate="sigmoid", alpha=4.0), "LIF": lambda: LIF(leak=0.99, surrogate="sigmoid", alpha=4.0),
             "BPSA": lambda: BPSA(), "BPSA+BPTA": lambda: BPSA(residual=0.2), "AIA": lambda: AIA(),
-            "CachedAIA": lambda: CachedAIA(), "PLIF": lambda: PLIF(),
+            "CachedAIA": lambda: CachedAIA(),
+            "PLIF": lambda: PLIF(init_tau=2.0, decay_input=True, surrogate="sigmoid", alpha=4.0),
+            "MAP-SSP": lambda: MAPNeuron(pattern="ssp", size=step_shape, threshold=1.0),
+            "MAP-MSP": lambda: MAPNeuron(pattern="linear", size=step_shape, threshold=1.0),
             "MAP-SFA": lambda: MAPNeuron(pattern="sfa", size=step_shape, threshold=1.0)}
     n = make[name]()
     if name == "CachedAIA":
@@ -85,7 +89,11 @@ def spikingjelly_neuron(name: str, backend: str, device):
 
     sg = surrogate.Sigmoid(alpha=4.0)
     kw = dict(v_threshold=1.0, v_reset=0.0, surrogate_function=sg, step_mode="m", backend=backend)
-    node = (sjn.LIFNode(tau=100.0, decay_input=False, **kw) if name == "LIF" else sjn.IFNode(**kw)).to(device)
+    if name == "PLIF":
+        node = sjn.ParametricLIFNode(init_tau=2.0, decay_input=True, **kw)
+    else:
+        node = sjn.LIFNode(tau=100.0, decay_input=False, **kw) if name == "LIF" else sjn.IFNode(**kw)
+    node = node.to(device)
 
     def run(x):
         functional.reset_net(node)
@@ -118,7 +126,7 @@ def bench_neurons(args, device, shape, rows):
                 except Exception as err:  # noqa: BLE001 - a row that failed says so
                     rows.append({"section": "neuron", "what": f"snn_repro {label}", "case": name, "T": shape[0],
                                  "error": f"{type(err).__name__}: {err}"[:160]})
-        if name in ("IF", "LIF"):
+        if name in PEERS:
             for backend in ("torch", "cupy", "triton"):
                 what = f"spikingjelly ({backend})"
                 try:

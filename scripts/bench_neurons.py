@@ -134,7 +134,7 @@ def _our_neuron(name: str, step_shape):
     if name == "PLIF":
         from snn_repro.neurons.plif import PLIF
 
-        return PLIF(threshold=1.0)
+        return PLIF(threshold=1.0, init_tau=2.0, decay_input=True, surrogate="sigmoid", alpha=4.0)
     if name.startswith("MAP-"):
         from snn_repro.neurons.map import MAPNeuron
 
@@ -155,9 +155,13 @@ def _neuron_runner(impl: str, name: str, step_shape):
         from spikingjelly.activation_based import neuron as sjn
 
         sg = surrogate.Sigmoid(alpha=4.0)
-        node = (sjn.LIFNode(tau=100.0, decay_input=False, v_threshold=1.0, v_reset=0.0, surrogate_function=sg,
-                            step_mode="m") if name == "LIF" else
-                sjn.IFNode(v_threshold=1.0, v_reset=0.0, surrogate_function=sg, step_mode="m"))
+        if name == "PLIF":
+            node = sjn.ParametricLIFNode(init_tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0,
+                                         surrogate_function=sg, step_mode="m")
+        else:
+            node = (sjn.LIFNode(tau=100.0, decay_input=False, v_threshold=1.0, v_reset=0.0, surrogate_function=sg,
+                                step_mode="m") if name == "LIF" else
+                    sjn.IFNode(v_threshold=1.0, v_reset=0.0, surrogate_function=sg, step_mode="m"))
 
         def run(x):
             functional.reset_net(node)
@@ -305,7 +309,7 @@ GROWTH_BEGIN, GROWTH_END = "<!-- growth:begin -->", "<!-- growth:end -->"
 PROV_BEGIN, PROV_END = "<!-- provenance:begin -->", "<!-- provenance:end -->"
 GROWTH_IMPLS = {"fused": OURS_FUSED, "steps": OURS_STEPS, "spikingjelly": SJ, "snntorch": SNNTORCH}
 NEURONS = ["LIF", "IF", "BPSA", "BPSA+BPTA", "AIA", "CachedAIA", "PLIF", "MAP-SSP", "MAP-MSP", "MAP-SFA"]
-PEERS = {"LIF": [SJ, SNNTORCH], "IF": [SJ]}
+PEERS = {"LIF": [SJ, SNNTORCH], "IF": [SJ], "PLIF": [SJ]}
 
 
 def expected_mb(job: dict, done) -> float | None:
@@ -440,6 +444,8 @@ def main(argv=None) -> None:
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="small shapes (checks the script, numbers meaningless)")
     ap.add_argument("--out", default=str(ROOT / "results/bench/neurons"), help="path stem of the .md and .csv")
+    ap.add_argument("--shape", help="comma-separated B,C,H,W of the neuron layer (default 40,128,21,21)")
+    ap.add_argument("--Ts", help="comma-separated short and long T of the neuron layer (default 10,100)")
     ap.add_argument("--skip-vgg7", action="store_true")
     ap.add_argument("--margin-mb", type=float, default=3000, help="memory left to the other users of the machine")
     # one intra-op thread by default: on a machine shared with other jobs, 2 OpenMP threads spin-wait on each
@@ -466,6 +472,10 @@ def main(argv=None) -> None:
 
     shape = [4, 8, 6, 6] if args.quick else [40, 128, 21, 21]
     Ts = [10, 100] if not args.quick else [4, 20]
+    if args.shape:
+        shape = [int(v) for v in args.shape.split(",")]
+    if args.Ts:
+        Ts = [int(v) for v in args.Ts.split(",")]
     vgg_batch = 2 if args.quick else 40
     growth_impls = [GROWTH_IMPLS[k.strip()] for k in args.growth_impls.split(",") if k.strip()]
     if args.growth_only:
@@ -647,21 +657,27 @@ def write_results(stem: Path, rows, notes, shape, Ts, vgg_batch, wall_s, argv, e
              "snn_repro fused: the neuron's fused sequence form (snn_repro/neurons/fused*.py); snn_repro steps: "
              "its reference loop over `step` (on `x.unbind(0)`). LIF: leak 0.99, Vth 1, hard reset to 0, sigmoid "
              "surrogate (slope 4) in all three libraries (spikingjelly LIFNode tau=100, decay_input=False; snntorch "
-             "Leaky beta=0.99, reset_mechanism='zero'). IF: the same with no leak. The other families have no "
-             "peer here; their parameters are the defaults of their configs.", "",
+             "Leaky beta=0.99, reset_mechanism='zero'). IF: the same with no leak. PLIF: init tau 2, decay_input, "
+             "Vth 1, hard reset to 0, sigmoid surrogate (slope 4) in both (spikingjelly ParametricLIFNode). The other "
+             "families have no peer here; their parameters are the defaults of their configs (MAP: Vth 1, "
+             "decay 0.2, q 1.2, one value per neuron).", "",
              "limit s: the time to move the bytes the layer must move (BYTES_PER_ELEMENT_STEP in the script: 24 "
              "bytes per element and step, 28 where the backward re-reads x) at the bandwidth of a clone of x measured "
-             "in the same process; x limit: fwd+bwd over it (CPU goal: <= 1.5x).", "",
-             "| impl | neuron | T | fwd s | bwd s | fwd+bwd s | limit s | x limit | peak MB |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "in the same process; x limit: fwd+bwd over it (CPU goal: <= 1.5x). x sj: fwd+bwd over spikingjelly's "
+             "at the same T (CPU goal: <= 0.3x).", "",
+             "| impl | neuron | T | fwd s | bwd s | fwd+bwd s | limit s | x limit | x sj | peak MB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["neuron"].startswith("VGG7"):
             continue
         tot = "" if r["fwd_s"] == "" else _fmt(r["fwd_s"] + r["bwd_s"])
         limit = r.get("limit_s") or ""
         ratio = "" if "" in (limit, r["fwd_s"]) else f"{(r['fwd_s'] + r['bwd_s']) / limit:.1f}x"
+        peer = get(SJ, r["neuron"], r["T"]) if r["impl"] != SJ else None
+        vs_sj = "" if peer is None or r["fwd_s"] == "" else \
+            f"{(r['fwd_s'] + r['bwd_s']) / (peer['fwd_s'] + peer['bwd_s']):.2f}x"
         lines.append(f"| {r['impl']} | {r['neuron']} | {r['T']} | {_fmt(r['fwd_s'])} | {_fmt(r['bwd_s'])} | {tot} | "
-                     f"{_fmt(limit, 3)} | {ratio} | {_fmt(r['peak_mb'], 0)} |")
+                     f"{_fmt(limit, 3)} | {ratio} | {vs_sj} | {_fmt(r['peak_mb'], 0)} |")
     lo, hi = Ts
     lines += ["", "### Targets", ""]
     ours, sj = get(OURS_FUSED, "LIF", hi), get(SJ, "LIF", hi)
@@ -675,6 +691,12 @@ def write_results(stem: Path, rows, notes, shape, Ts, vgg_batch, wall_s, argv, e
         lines.append(f"- LIF at T={hi}: fused forward+backward {t_ours:.2f} s vs spikingjelly {t_sj:.2f} s "
                      f"({t_ours / t_sj:.2f}x the time; target <= 0.3x); peak {ours['peak_mb']:.0f} MB vs "
                      f"{sj['peak_mb']:.0f} MB ({ours['peak_mb'] / sj['peak_mb']:.2f}x; target <= 0.6x).")
+    for name in [n for n in PEERS if n != "LIF"]:
+        ours_r, sj_r = get(OURS_FUSED, name, hi), get(SJ, name, hi)
+        if ours_r and sj_r:
+            t_o, t_s = ours_r["fwd_s"] + ours_r["bwd_s"], sj_r["fwd_s"] + sj_r["bwd_s"]
+            lines.append(f"- {name} at T={hi}: fused forward+backward {t_o:.2f} s vs spikingjelly {t_s:.2f} s "
+                         f"({t_o / t_s:.2f}x the time; target <= 0.3x).")
     near, far = [], []
     for r in rows:
         if r["impl"] == OURS_FUSED and r["T"] == hi and r["fwd_s"] != "" and r.get("limit_s"):
