@@ -88,11 +88,12 @@ def spikingjelly_neuron(name: str, backend: str, device):
     from spikingjelly.activation_based import neuron as sjn
 
     sg = surrogate.Sigmoid(alpha=4.0)
-    kw = dict(v_threshold=1.0, v_reset=0.0, surrogate_function=sg, step_mode="m", backend=backend)
+    kw = dict(v_threshold=1.0, v_reset=0.0, surrogate_function=sg, step_mode="m")
     if name == "PLIF":
         node = sjn.ParametricLIFNode(init_tau=2.0, decay_input=True, **kw)
     else:
         node = sjn.LIFNode(tau=100.0, decay_input=False, **kw) if name == "LIF" else sjn.IFNode(**kw)
+    node.backend = backend  # spikingjelly 2.0 takes the backend as an attribute (it checks it against step_mode)
     node = node.to(device)
 
     def run(x):
