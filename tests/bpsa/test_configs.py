@@ -35,13 +35,14 @@ def test_experiment_composes_and_validates(name):
 
 def test_tables_rows_have_experiments_and_paper_values():
     assert {yaml.safe_load(p.read_text())["table"]["id"] for p in TABLES} == {"t2", "t3", "t4", "t5", "t6", "t7",
-                                                                           "t8", "t9"}
+                                                                           "t8", "t9", "f5", "f6"}
     for path in TABLES:
         table = load_table(path)
         assert table.paper == "bpsa" and path.stem == f"bpsa_{table.id}"
         for row in table.rows.values():
             assert (CONF / "experiment" / f"{row.experiment}.yaml").exists(), row.experiment
-            assert isinstance(row.paper, float), (path, row.id)
+            # the tables print a number for every row; the figures (test curves) none
+            assert isinstance(row.paper, float) == table.id.startswith("t"), (path, row.id)
     assert load_table("bpsa_t9").rows["baseline_t4"].paper == 73.96
     assert load_table("bpsa_t8").rows["cifar10dvs_bpsa"].paper == 75.30
     t6 = load_table("bpsa_t6")
