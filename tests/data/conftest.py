@@ -37,3 +37,11 @@ def dataset_cfg(name, root, cache_dir=None, *, input_shape, T=4, framing=("time_
         "cache": cache, "cache_dir": str(cache_dir) if cache_dir else None,
         "options": options or {}, "batch_size": 4, "num_workers": 0,
     })
+
+
+def cifar10dvs_cfg(tmp, **kw):
+    """A cached CIFAR10-DVS config on the fixture files under ``tmp/data`` (42x42 sum pooling, 8 time bins)."""
+    args = dict(input_shape=[2, 42, 42], T=8, framing=("time_bins", 8), spatial=("sum_pool", 42),
+                split=("random_per_class", 0.5, 0), cache=True)
+    args.update(kw)
+    return dataset_cfg("cifar10dvs", tmp / "data", tmp / "cache", **args)

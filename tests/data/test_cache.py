@@ -10,20 +10,13 @@ import torch
 from snn_repro.data import fixtures as fx
 from snn_repro.data.registry import get_loader
 
-from .conftest import dataset_cfg
+from .conftest import cifar10dvs_cfg as _cfg, dataset_cfg
 
 
 @pytest.fixture
 def c10dvs(tmp_path, rng):
     fx.write_cifar10dvs(str(tmp_path / "data"), rng, per_class=2, n_events=300)
     return tmp_path
-
-
-def _cfg(tmp, **kw):
-    args = dict(input_shape=[2, 42, 42], T=8, framing=("time_bins", 8), spatial=("sum_pool", 42),
-                split=("random_per_class", 0.5, 0), cache=True)
-    args.update(kw)
-    return dataset_cfg("cifar10dvs", tmp / "data", tmp / "cache", **args)
 
 
 def _refuse(i):

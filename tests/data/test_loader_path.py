@@ -17,7 +17,7 @@ from snn_repro.data.registry import get_loader
 from snn_repro.module import SNNModule
 from snn_repro.results import ROOT
 
-from .conftest import dataset_cfg
+from .conftest import cifar10dvs_cfg as _cfg
 
 
 @pytest.mark.parametrize("top, dtype", [(255, torch.uint8), (256, torch.int16), (32767, torch.int16),
@@ -52,13 +52,6 @@ def test_compact_events_round_trip_and_size(rng):
 def c10dvs(tmp_path, rng):
     fx.write_cifar10dvs(str(tmp_path / "data"), rng, per_class=2, n_events=400)
     return tmp_path
-
-
-def _cfg(tmp, **kw):
-    args = dict(input_shape=[2, 42, 42], T=8, framing=("time_bins", 8), spatial=("sum_pool", 42),
-                split=("random_per_class", 0.5, 0), cache=True)
-    args.update(kw)
-    return dataset_cfg("cifar10dvs", tmp / "data", tmp / "cache", **args)
 
 
 def _augmentation(name):
