@@ -16,6 +16,7 @@ checkpoints and ends, before the runner exits.
 from __future__ import annotations
 
 import fcntl
+import functools
 import itertools
 import os
 import shutil
@@ -41,12 +42,15 @@ SMOKE = "+debug=smoke"  # after +experiment, so that it overrides the experiment
 def _smoke_args(fixed: dict) -> list[str]:
     """``+debug=smoke``, and its T again after a row's own fixed ``dataset.T`` (a plain override beats the debug
     group's value: a T=400 row would smoke-run 400 steps). A swept T stays: it names each job's directory."""
-    if "dataset.T" not in fixed:
-        return [SMOKE]
+    return [SMOKE, f"dataset.T={_smoke_T()}"] if "dataset.T" in fixed else [SMOKE]
+
+
+@functools.lru_cache(maxsize=None)
+def _smoke_T() -> int:
+    """conf/debug/smoke.yaml's T, read once (a table's plan composes every job)."""
     import yaml
 
-    smoke_t = yaml.safe_load((ROOT / "conf" / "debug" / "smoke.yaml").read_text())["dataset"]["T"]
-    return [SMOKE, f"dataset.T={smoke_t}"]
+    return yaml.safe_load((ROOT / "conf" / "debug" / "smoke.yaml").read_text())["dataset"]["T"]
 
 
 def _is_hydra_override(o: str) -> bool:
