@@ -4,6 +4,10 @@
 // The sequence [T, N] (N = the elements of one step) is cut into blocks of BLOCK neighbouring elements; a thread
 // takes a block and walks it through all T steps with the block's state in a small local array (it stays in L1),
 // so every element of x, of the spikes, of what is saved and of the gradients is read or written once.
+// The loop over a block's elements is what vectorises. For that it reads and writes through __restrict pointers to
+// this step's row of each array (each array is its own tensor; without them the vectoriser needs a run-time alias
+// check per pair of arrays and gives up past ten), and it has no select on a flag that is the same for every
+// element (such a flag is a template argument, or a mask as in ``fires``).
 // Arithmetic follows the step form operation by operation in float32 (built with -ffp-contract=off: no fused
 // multiply-add), so spikes and states are bit-identical to it (except where a step takes a transcendental function
 // of the state: MAP's SFA pattern and swish filter, see fused_map.py).
@@ -96,15 +100,18 @@ inline float surrogate_grad(float v, float alpha) {
   }
 }
 
-inline bool fires(float u, float th, bool strict) { return strict ? u > th : u >= th; }
+// strict: u > Vth, else u >= Vth; written with masks, as a select on a flag that is the same for every element
+// keeps the loop from vectorising
+inline bool fires(float u, float th, bool strict) { return (u > th) | (!strict & (u == th)); }
 
 // dL/du of a hard reset o = H(u - Vth), s = u (1 - o), g the gradient at s (times a leak):
 // go sg + g (1 - o) - [not detached] g u sg, in the order of the step form's backward
-template <int64_t S>
-inline float through_reset(float go, float g, float u, float th, bool strict, bool detach, float alpha) {
+// (DETACH a template argument: the loop then vectorises, see fires)
+template <int64_t S, bool DETACH>
+inline float through_reset(float go, float g, float u, float th, bool strict, float alpha) {
   const float sg = surrogate_grad<S>(u - th, alpha);
   const float o = fires(u, th, strict) ? 1.0f : 0.0f;
-  const float b = detach ? go : go - g * u;
+  const float b = DETACH ? go : go - g * u;
   return (g - g * o) + b * sg;
 }
 
@@ -153,6 +160,7 @@ at::Tensor empty_f32(at::IntArrayRef shape, const at::Tensor& like) {
 }
 
 // ---- IF / LIF (and AIA's LIF with a per-element input scale) ------------------------------------------------------
+constexpr uint8_t SPIKE_BIT = 1, WINDOW_BIT = 2;  // a saved code, as in fused.py
 // u_t = s_{t-1} + scale * x_t ; o_t = [u_t > Vth] (strict) or [u_t >= Vth] ; s_t = (leak * u_t) * (1 - o_t)
 // saved: u_t as float32, or with save_codes one byte o_t + 2 * [|u_t - Vth| < alpha / 2]
 template <bool CODES, bool SCALE>
@@ -161,20 +169,24 @@ void lif_forward_impl(const float* xp, const float* s0p, const float* sc, float*
   for_blocks(N, [&](int64_t j0, int64_t n) {
     float s[BLOCK];
     for (int64_t j = 0; j < n; ++j) s[j] = s0p ? s0p[j0 + j] : 0.0f;
+    const float* __restrict sc_b = SCALE ? sc + j0 : nullptr;
     for (int64_t t = 0; t < T; ++t) {
       const int64_t base = t * N + j0;
       const float* __restrict xt_p = xp + base;
       float* __restrict o_p = op + base;
+      float* __restrict u_p = CODES ? nullptr : up + base;
+      uint8_t* __restrict c_p = CODES ? cp + base : nullptr;
       for (int64_t j = 0; j < n; ++j) {
-        const float xt = SCALE ? sc[j0 + j] * xt_p[j] : xt_p[j];
+        const float xt = SCALE ? sc_b[j] * xt_p[j] : xt_p[j];
         const float u = s[j] + xt;
         const bool spike = fires(u, th, strict);
         const float o = spike ? 1.0f : 0.0f;
         o_p[j] = o;
-        if constexpr (CODES) {
-          cp[base + j] = static_cast<uint8_t>(spike) + 2 * static_cast<uint8_t>(std::fabs(u - th) < half_window);
+        if constexpr (CODES) {  // selects, not shifts: SSE2 has no byte shifts
+          const bool window = std::fabs(u - th) < half_window;
+          c_p[j] = static_cast<uint8_t>((spike ? SPIKE_BIT : 0) | (window ? WINDOW_BIT : 0));
         } else {
-          up[base + j] = u;
+          u_p[j] = u;
         }
         s[j] = (lk * u) * (1.0f - o);
       }
@@ -205,10 +217,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
 
 // dL/du_t = g_o_t * sg + g_s * leak * (1 - o_t) - [not detach_reset] g_s * leak * u_t * sg ; dL/ds_{t-1} = dL/du_t
 // dL/dx_t = scale * dL/du_t ; dL/dscale (per element, summed over t) = sum_t x_t * dL/du_t
-template <int64_t S, bool CODES, bool SCALE, bool SCALE_GRAD>
+template <int64_t S, bool DETACH, bool CODES, bool SCALE, bool SCALE_GRAD>
 void lif_backward_impl(const float* go, const float* gsT, const float* up, const uint8_t* cp, const float* xp,
                        const float* sc, float* gx, float* gs0, float* gsc, int64_t T, int64_t N, float th, float lk,
-                       bool strict, bool detach_reset, float alpha) {
+                       bool strict, float alpha) {
   const float inv_alpha = 1.0f / alpha;
   for_blocks(N, [&](int64_t j0, int64_t n) {
     float gs[BLOCK], gscale[BLOCK];
@@ -216,23 +228,27 @@ void lif_backward_impl(const float* go, const float* gsT, const float* up, const
       gs[j] = gsT ? gsT[j0 + j] : 0.0f;
       gscale[j] = 0.0f;
     }
+    const float* __restrict sc_b = SCALE ? sc + j0 : nullptr;
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t base = t * N + j0;
       const float* __restrict go_p = go + base;
+      const float* __restrict u_p = CODES ? nullptr : up + base;
+      const uint8_t* __restrict c_p = CODES ? cp + base : nullptr;
+      const float* __restrict x_p = SCALE_GRAD ? xp + base : nullptr;
       float* __restrict gx_p = gx + base;
       for (int64_t j = 0; j < n; ++j) {
         const float g = gs[j] * lk;
         float gu;
         if constexpr (CODES) {
-          const uint8_t c = cp[base + j];
-          const float o = static_cast<float>(c & 1), window = static_cast<float>(c >> 1);
+          const uint8_t c = c_p[j];
+          const float o = (c & SPIKE_BIT) ? 1.0f : 0.0f, window = (c & WINDOW_BIT) ? 1.0f : 0.0f;
           gu = (g - g * o) + go_p[j] * (window * inv_alpha);
         } else {
-          gu = through_reset<S>(go_p[j], g, up[base + j], th, strict, detach_reset, alpha);
+          gu = through_reset<S, DETACH>(go_p[j], g, u_p[j], th, strict, alpha);
         }
         if constexpr (SCALE) {
-          if constexpr (SCALE_GRAD) gscale[j] += gu * xp[base + j];
-          gx_p[j] = gu * sc[j0 + j];
+          if constexpr (SCALE_GRAD) gscale[j] += gu * x_p[j];
+          gx_p[j] = gu * sc_b[j];
         } else {
           gx_p[j] = gu;
         }
@@ -259,24 +275,23 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   const float* up = codes ? nullptr : saved.data_ptr<float>();
   const uint8_t* cp = codes ? saved.data_ptr<uint8_t>() : nullptr;
   float* gsc = g_scale.numel() ? g_scale.data_ptr<float>() : nullptr;
-  auto run = [&](auto S, auto CODES, auto SCALE, auto SCALE_GRAD) {
-    lif_backward_impl<decltype(S)::value, decltype(CODES)::value, decltype(SCALE)::value,
+  auto run = [&](auto S, auto DETACH, auto CODES, auto SCALE, auto SCALE_GRAD) {
+    lif_backward_impl<decltype(S)::value, decltype(DETACH)::value, decltype(CODES)::value, decltype(SCALE)::value,
                       decltype(SCALE_GRAD)::value>(g_out.data_ptr<float>(), opt_ptr(g_sT), up, cp, opt_ptr(x), sc,
                                                    g_x.data_ptr<float>(), g_s0.data_ptr<float>(), gsc, T, N,
                                                    static_cast<float>(threshold), static_cast<float>(leak), strict,
-                                                   detach_reset, static_cast<float>(alpha));
+                                                   static_cast<float>(alpha));
   };
-  if (codes) {  // codes are saved only with the rectangular surrogate
-    dispatch_bool(sc != nullptr, [&](auto SCALE) {
-      dispatch_bool(gsc != nullptr, [&](auto SG) {
-        run(std::integral_constant<int64_t, RECTANGULAR>{}, std::true_type{}, SCALE, SG);
-      });
-    });
+  // the scale's gradient exists only with a scale: (SCALE, SCALE_GRAD) is (no, no), (yes, no) or (yes, yes)
+  auto with_scale = [&](auto S, auto DETACH, auto CODES) {
+    if (!sc) run(S, DETACH, CODES, std::false_type{}, std::false_type{});
+    else dispatch_bool(gsc != nullptr, [&](auto SG) { run(S, DETACH, CODES, std::true_type{}, SG); });
+  };
+  if (codes) {  // codes are saved only with the rectangular surrogate and a detached reset
+    with_scale(std::integral_constant<int64_t, RECTANGULAR>{}, std::true_type{}, std::true_type{});
   } else {
     dispatch_surrogate(surrogate, [&](auto S) {
-      dispatch_bool(sc != nullptr, [&](auto SCALE) {
-        dispatch_bool(gsc != nullptr, [&](auto SG) { run(S, std::false_type{}, SCALE, SG); });
-      });
+      dispatch_bool(detach_reset, [&](auto DETACH) { with_scale(S, DETACH, std::false_type{}); });
     });
   }
   return {g_x, g_s0, g_scale};
@@ -299,11 +314,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bpsa_forward(const at::Tensor& x,
     for (int64_t j = 0; j < n; ++j) s[j] = s0p ? s0p[j0 + j] : 0.0f;
     for (int64_t t = 0; t < T; ++t) {
       const int64_t base = t * N + j0;
+      const float* __restrict x_t = xp + base;
+      float *__restrict o_t = op + base, *__restrict u_t = up + base;
       for (int64_t j = 0; j < n; ++j) {
-        float u = s[j] + xp[base + j];
+        float u = s[j] + x_t[j];
         float o = u >= th ? 1.0f : 0.0f;
-        op[base + j] = o;
-        up[base + j] = u;
+        o_t[j] = o;
+        u_t[j] = u;
         s[j] = (dc * u) * (1.0f - o);
       }
     }
@@ -327,13 +344,15 @@ std::tuple<at::Tensor, at::Tensor> bpsa_backward(const at::Tensor& g_out, const 
     for (int64_t j = 0; j < n; ++j) gs[j] = gsT ? gsT[j0 + j] : 0.0f;
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t base = t * N + j0;
+      const float *__restrict u_t = up + base, *__restrict go_t = go + base;
+      float* __restrict gx_t = gx + base;
       for (int64_t j = 0; j < n; ++j) {
-        float u = up[base + j];
+        float u = u_t[j];
         bool spike = u >= th;
         float inv_u = spike ? 1.0f / u : 0.0f, o = spike ? 1.0f : 0.0f;
         float g = gs[j] * dc;
-        float gu = (g - g * o) + (go[base + j] + c * g) * inv_u;
-        gx[base + j] = gu;
+        float gu = (g - g * o) + (go_t[j] + c * g) * inv_u;
+        gx_t[j] = gu;
         gs[j] = gu;
       }
     }
@@ -388,10 +407,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_forward(const at::Tensor& x,
 // dL/dh_t = g_o_t * sg + g_v * (1 - o_t) - [not detach_reset] g_v * h_t * sg
 // dL/dx_t = k dL/dh_t (decay_input) or dL/dh_t ; dL/dv_{t-1} = (1 - k) dL/dh_t
 // dL/dk (per element, summed over t) = sum_t dL/dh_t * (x_t - v_{t-1})  or  - sum_t dL/dh_t * v_{t-1}
-template <int64_t S, bool DECAY_INPUT>
+template <int64_t S, bool DETACH, bool DECAY_INPUT>
 void plif_backward_impl(const float* go, const float* gsT, const float* hp, const float* xp, const float* s0p,
                         float* gx, float* gs0, float* gk, int64_t T, int64_t N, float kf, float km, float th,
-                        bool strict, bool detach_reset, float alpha) {
+                        bool strict, float alpha) {
   for_blocks(N, [&](int64_t j0, int64_t n) {
     float gv[BLOCK], gks[BLOCK], v0[BLOCK];
     for (int64_t j = 0; j < n; ++j) {
@@ -404,9 +423,10 @@ void plif_backward_impl(const float* go, const float* gsT, const float* hp, cons
       const int64_t base = t * N + j0;
       const float* __restrict go_p = go + base;
       const float* __restrict h_p = hp + base;
+      const float* __restrict x_p = DECAY_INPUT ? xp + base : nullptr;
       float* __restrict gx_p = gx + base;
       for (int64_t j = 0; j < n; ++j) {
-        const float gh = through_reset<S>(go_p[j], gv[j], h_p[j], th, strict, detach_reset, alpha);
+        const float gh = through_reset<S, DETACH>(go_p[j], gv[j], h_p[j], th, strict, alpha);
         float v_prev;
         if constexpr (decltype(FIRST)::value) {
           v_prev = v0[j];
@@ -415,7 +435,7 @@ void plif_backward_impl(const float* go, const float* gsT, const float* hp, cons
           v_prev = fires(hq, th, strict) ? 0.0f : hq;
         }
         if constexpr (DECAY_INPUT) {
-          gks[j] += gh * (xp[base + j] - v_prev);
+          gks[j] += gh * (x_p[j] - v_prev);
           gx_p[j] = gh * kf;
         } else {
           gks[j] -= gh * v_prev;
@@ -443,11 +463,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> plif_backward(
   at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
   at::Tensor g_k = empty_f32({N}, g_out);
   dispatch_surrogate(surrogate, [&](auto S) {
-    dispatch_bool(decay_input, [&](auto DI) {
-      plif_backward_impl<decltype(S)::value, decltype(DI)::value>(
-          g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), x.data_ptr<float>(), opt_ptr(s0),
-          g_x.data_ptr<float>(), g_s0.data_ptr<float>(), g_k.data_ptr<float>(), T, N, kf, 1.0f - kf,
-          static_cast<float>(threshold), strict, detach_reset, static_cast<float>(alpha));
+    dispatch_bool(detach_reset, [&](auto DETACH) {
+      dispatch_bool(decay_input, [&](auto DI) {
+        plif_backward_impl<decltype(S)::value, decltype(DETACH)::value, decltype(DI)::value>(
+            g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), x.data_ptr<float>(), opt_ptr(s0),
+            g_x.data_ptr<float>(), g_s0.data_ptr<float>(), g_k.data_ptr<float>(), T, N, kf, 1.0f - kf,
+            static_cast<float>(threshold), strict, static_cast<float>(alpha));
+      });
     });
   });
   return {g_x, g_s0, g_k};
@@ -486,17 +508,23 @@ void map_forward_impl(const float* xp, const float* s0p, const float* vp, const 
   for_blocks(N, [&](int64_t j0, int64_t n) {
     float u[BLOCK];
     for (int64_t j = 0; j < n; ++j) u[j] = s0p ? s0p[j0 + j] : 0.0f;
+    const float *__restrict v_b = vp + j0, *__restrict q_b = qp + j0, *__restrict lq_b = lqp + j0;
+    const float* __restrict d_b = dp + j0;
     for (int64_t t = 0; t < T; ++t) {
       const int64_t base = t * N + j0;
+      const float* __restrict x_t = xp + base;
+      float *__restrict o_t = op + base, *__restrict m_t = mp + base;
+      // GCC still counts more than ten possible aliases here (the SFA pattern's longer body), so it is told
+      #pragma GCC ivdep
       for (int64_t j = 0; j < n; ++j) {
-        float xt = xp[base + j];
+        float xt = x_t[j];
         if constexpr (SWISH) xt = xt * swish_gate(xt, beta);
         const float m = u[j] + xt;
         float s, reset;
-        map_spikes<P>(m, vp[j0 + j], qp[j0 + j], lqp[j0 + j], s, reset);
-        op[base + j] = s;
-        mp[base + j] = m;
-        u[j] = (m - reset) * dp[j0 + j];
+        map_spikes<P>(m, v_b[j], q_b[j], lq_b[j], s, reset);
+        o_t[j] = s;
+        m_t[j] = m;
+        u[j] = (m - reset) * d_b[j];
       }
     }
     for (int64_t j = 0; j < n; ++j) sTp[j0 + j] = u[j];
@@ -517,16 +545,21 @@ void map_backward_impl(const float* go, const float* guT, const float* mp, const
       gu[j] = guT ? guT[j0 + j] : 0.0f;
       gv[j] = gq[j] = gd[j] = 0.0f;
     }
+    const float *__restrict v_b = vp + j0, *__restrict q_b = qp + j0, *__restrict lq_b = lqp + j0;
+    const float* __restrict d_b = dp + j0;
     for (int64_t t = T - 1; t >= 0; --t) {
       const int64_t base = t * N + j0;
+      const float *__restrict m_t = mp + base, *__restrict go_t = go + base;
+      const float* __restrict x_t = SWISH ? xp + base : nullptr;
+      float* __restrict gx_t = gx + base;
       for (int64_t j = 0; j < n; ++j) {
-        const float m = mp[base + j], v = vp[j0 + j], d = dp[j0 + j];
-        const float q = qp[j0 + j], lq = lqp[j0 + j];
+        const float m = m_t[j], v = v_b[j], d = d_b[j];
+        const float q = q_b[j], lq = lq_b[j];
         float s, reset;
         map_spikes<P>(m, v, q, lq, s, reset);
         const bool active = m > 0.0f;
         const float relu = active ? m : 0.0f;
-        const float g_s = go[base + j];  // read unconditionally: the select below then vectorises
+        const float g_s = go_t[j];  // read unconditionally: the select below then vectorises
         const float g_reset = -(gu[j] * d);
         gd[j] += gu[j] * (m - reset);
         float gm = gu[j] * d;
@@ -545,10 +578,10 @@ void map_backward_impl(const float* go, const float* guT, const float* mp, const
           gv[j] += gn * (-relu / (v * v)) + (P == MAP_LINEAR ? g_reset * s : 0.0f);
         }
         if constexpr (SWISH) {
-          const float xt = xp[base + j], sig = swish_gate(xt, beta);
-          gx[base + j] = gm * (sig + xt * beta * sig * (1.0f - sig));
+          const float xt = x_t[j], sig = swish_gate(xt, beta);
+          gx_t[j] = gm * (sig + xt * beta * sig * (1.0f - sig));
         } else {
-          gx[base + j] = gm;
+          gx_t[j] = gm;
         }
         gu[j] = gm;
       }
