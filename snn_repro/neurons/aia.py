@@ -66,6 +66,8 @@ class AIA(LIF):
         return super().step(associate(x, self.forward_f), state)
 
     def fused_sequence(self, x_seq, state=None):
+        if self.forward_f == "identity":  # f(x) = x: the associative gradient inside the fused LIF, no copy of x
+            return lif_sequence(self, x_seq, state, associative=True)
         # f acts on each step's input alone: once on the whole sequence (its own autograd), then the fused LIF
         return lif_sequence(self, associate(x_seq, self.forward_f), state)
 

@@ -140,10 +140,11 @@ def _lif_saves_codes(detach_reset: bool, surrogate: str) -> bool:
 class LIFSequence(torch.autograd.Function):
     """IF/LIF over a sequence; with ``scale`` (a tensor broadcasting over one step, e.g. [C, 1, 1]) the input of
     each step is ``scale * x_t``, as in the cached AIA neuron, without a scaled copy of the whole sequence: the
-    forward scales one step at a time and the backward sums dL/dscale step by step (x_seq is then saved)."""
+    forward scales one step at a time and the backward sums dL/dscale step by step (x_seq is then saved).
+    With ``associative`` (the plain AIA neuron, f(x) = x) dL/dx_t = x_t * dL/du_t (x_seq is then saved)."""
 
     @staticmethod
-    def forward(ctx, x_seq, s0, scale, threshold, leak, strict, surrogate, alpha, detach_reset):
+    def forward(ctx, x_seq, s0, scale, threshold, leak, strict, surrogate, alpha, detach_reset, associative=False):
         codes = _lif_saves_codes(detach_reset, surrogate)
         kernel = kernel_for(x_seq)
         if kernel is None:
@@ -153,9 +154,14 @@ class LIFSequence(torch.autograd.Function):
             out, saved, s = kernel.lif_forward(f32(x_seq), f32(s0), full_scale, threshold, leak, strict, codes,
                                                alpha)
             out = out.to(x_seq.dtype)
-        # x_seq is kept only for dL/dscale
-        ctx.save_for_backward(saved, *(() if scale is None else (x_seq if ctx.needs_input_grad[2] else None, scale)))
+        # x_seq is kept only for dL/dscale or the associative gradient
+        if associative:
+            ctx.save_for_backward(saved, x_seq)
+        else:
+            ctx.save_for_backward(saved, *(() if scale is None else (x_seq if ctx.needs_input_grad[2] else None,
+                                                                      scale)))
         ctx.conf = (threshold, leak, strict, surrogate, alpha, detach_reset, s0 is not None)
+        ctx.associative = associative
         ctx.kernel = kernel
         _register_spikes(out)
         return out, s
@@ -164,18 +170,21 @@ class LIFSequence(torch.autograd.Function):
     def backward(ctx, g_out, g_sT):
         saved, *scaling = ctx.saved_tensors
         threshold, leak, strict, surrogate, alpha, detach_reset, has_s0 = ctx.conf
-        if ctx.kernel is None:
-            g_x, g_s0, g_scale = _lif_backward_python(ctx, g_out, g_sT, saved, scaling)
+        if ctx.associative:
+            (x_seq,), scale, need_scale_grad = scaling, None, False
         else:
             x_seq, scale = scaling if scaling else (None, None)
             need_scale_grad = bool(scaling) and ctx.needs_input_grad[2]
+        if ctx.kernel is None:
+            g_x, g_s0, g_scale = _lif_backward_python(ctx, g_out, g_sT, saved, x_seq, scale, need_scale_grad)
+        else:
             g_x, g_s0, g_scale = ctx.kernel.lif_backward(
-                f32(g_out), f32(g_sT), saved, f32(x_seq) if need_scale_grad else None,
+                f32(g_out), f32(g_sT), saved, f32(x_seq) if need_scale_grad or ctx.associative else None,
                 None if scale is None else f32(scale.expand(g_out.shape[1:])), threshold, leak, strict, detach_reset,
-                SURROGATE_CODES[surrogate], alpha, need_scale_grad)
+                SURROGATE_CODES[surrogate], alpha, need_scale_grad, ctx.associative)
             g_x = g_x.to(g_out.dtype)
             g_scale = g_scale.view(g_out.shape[1:]).sum_to_size(scale.shape) if need_scale_grad else None
-        return (g_x, (g_s0 if has_s0 else None), g_scale, None, None, None, None, None, None)
+        return (g_x, (g_s0 if has_s0 else None), g_scale, None, None, None, None, None, None, None)
 
 
 SURROGATE_CODES = {"rectangular": 0, "sigmoid": 1, "atan": 2}  # the kernels' numbering
@@ -203,17 +212,18 @@ def _lif_forward_python(x_seq, s0, scale, threshold, leak, strict, alpha, codes)
     return out, saved, s
 
 
-def _lif_backward_python(ctx, g_out, g_sT, saved, scaling):
+def _lif_backward_python(ctx, g_out, g_sT, saved, x_seq, scale, need_scale_grad):
     threshold, leak, strict, surrogate, alpha, detach_reset, has_s0 = ctx.conf
     codes = _lif_saves_codes(detach_reset, surrogate)
     sg_fn = SURROGATE_GRADS[surrogate]
     g_x = torch.empty_like(g_out)
     g_s = torch.zeros_like(g_out[0]) if g_sT is None else g_sT
     g_scale = None
-    if scaling:  # dL/du_t goes to two buffers in turn (it is the next g_s); g_x[t] receives scale * dL/du_t
-        x_seq, scale = scaling
+    # dL/du_t goes to two buffers in turn (it is the next g_s); g_x[t] receives scale * dL/du_t or x_t * dL/du_t
+    scaling = scale is not None or ctx.associative
+    if scaling:
         g_u = (torch.empty_like(g_s), torch.empty_like(g_s))
-        g_scale = torch.zeros_like(scale) if ctx.needs_input_grad[2] else None
+        g_scale = torch.zeros_like(scale) if need_scale_grad else None
         xg = torch.empty_like(g_s)
     # few passes over memory per step, written straight into g_x[t]:
     #   g = g_s * leak ; b = g_o - g * u (reset path) ; g = g * (1 - o) ; g += b * sg
@@ -235,13 +245,15 @@ def _lif_backward_python(ctx, g_out, g_sT, saved, scaling):
         if scaling:
             if g_scale is not None:  # dL/dscale = sum over steps of x_t * dL/du_t, reduced to scale's shape
                 g_scale += torch.mul(g, x_seq[t], out=xg).sum_to_size(scale.shape)
-            torch.mul(g, scale, out=g_x[t])
+            torch.mul(g, x_seq[t] if ctx.associative else scale, out=g_x[t])
         g_s = g
     return g_x, g_s.clone() if has_s0 else None, g_scale
 
 
-def lif_sequence(neuron, x_seq: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-    return scaled_lif_sequence(neuron, x_seq, None, state)
+def lif_sequence(neuron, x_seq: torch.Tensor, state: Any = None, associative: bool = False):
+    """The LIF recurrence on ``x_t``; ``associative``: with AIA's gradient dL/dx_t = x_t * dL/du_t (f(x) = x)."""
+    return LIFSequence.apply(x_seq, state, None, float(neuron.threshold), float(neuron.leak), bool(neuron.strict),
+                             neuron.surrogate, float(neuron.alpha), bool(neuron.detach_reset), associative)
 
 
 def scaled_lif_sequence(neuron, x_seq: torch.Tensor, scale: torch.Tensor | None, state: Any = None):

@@ -217,7 +217,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_forward(const at::Tensor& x, 
 
 // dL/du_t = g_o_t * sg + g_s * leak * (1 - o_t) - [not detach_reset] g_s * leak * u_t * sg ; dL/ds_{t-1} = dL/du_t
 // dL/dx_t = scale * dL/du_t ; dL/dscale (per element, summed over t) = sum_t x_t * dL/du_t
-template <int64_t S, bool DETACH, bool CODES, bool SCALE, bool SCALE_GRAD>
+// ASSOC (AIA's associative gradient, f(x) = x forward and f'(x) = x backward): dL/dx_t = x_t * dL/du_t
+template <int64_t S, bool DETACH, bool CODES, bool SCALE, bool SCALE_GRAD, bool ASSOC>
 void lif_backward_impl(const float* go, const float* gsT, const float* up, const uint8_t* cp, const float* xp,
                        const float* sc, float* gx, float* gs0, float* gsc, int64_t T, int64_t N, float th, float lk,
                        bool strict, float alpha) {
@@ -234,7 +235,7 @@ void lif_backward_impl(const float* go, const float* gsT, const float* up, const
       const float* __restrict go_p = go + base;
       const float* __restrict u_p = CODES ? nullptr : up + base;
       const uint8_t* __restrict c_p = CODES ? cp + base : nullptr;
-      const float* __restrict x_p = SCALE_GRAD ? xp + base : nullptr;
+      const float* __restrict x_p = SCALE_GRAD || ASSOC ? xp + base : nullptr;
       float* __restrict gx_p = gx + base;
       for (int64_t j = 0; j < n; ++j) {
         const float g = gs[j] * lk;
@@ -249,6 +250,8 @@ void lif_backward_impl(const float* go, const float* gsT, const float* up, const
         if constexpr (SCALE) {
           if constexpr (SCALE_GRAD) gscale[j] += gu * x_p[j];
           gx_p[j] = gu * sc_b[j];
+        } else if constexpr (ASSOC) {
+          gx_p[j] = gu * x_p[j];
         } else {
           gx_p[j] = gu;
         }
@@ -265,8 +268,9 @@ void lif_backward_impl(const float* go, const float* gsT, const float* up, const
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
     const at::Tensor& g_out, const std::optional<at::Tensor>& g_sT, const at::Tensor& saved,
     const std::optional<at::Tensor>& x, const std::optional<at::Tensor>& scale, double threshold, double leak,
-    bool strict, bool detach_reset, int64_t surrogate, double alpha, bool need_scale_grad) {
+    bool strict, bool detach_reset, int64_t surrogate, double alpha, bool need_scale_grad, bool associative) {
   const int64_t T = steps(g_out), N = step_numel(g_out);
+  TORCH_CHECK(!associative || (x.has_value() && !scale.has_value()), "lif_backward: associative needs x, no scale");
   at::Tensor g_x = at::empty(g_out.sizes(), g_out.options());
   at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
   const float* sc = opt_ptr(scale);
@@ -275,17 +279,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   const float* up = codes ? nullptr : saved.data_ptr<float>();
   const uint8_t* cp = codes ? saved.data_ptr<uint8_t>() : nullptr;
   float* gsc = g_scale.numel() ? g_scale.data_ptr<float>() : nullptr;
-  auto run = [&](auto S, auto DETACH, auto CODES, auto SCALE, auto SCALE_GRAD) {
+  auto run = [&](auto S, auto DETACH, auto CODES, auto SCALE, auto SCALE_GRAD, auto ASSOC) {
     lif_backward_impl<decltype(S)::value, decltype(DETACH)::value, decltype(CODES)::value, decltype(SCALE)::value,
-                      decltype(SCALE_GRAD)::value>(g_out.data_ptr<float>(), opt_ptr(g_sT), up, cp, opt_ptr(x), sc,
+                      decltype(SCALE_GRAD)::value, decltype(ASSOC)::value>(g_out.data_ptr<float>(), opt_ptr(g_sT), up, cp, opt_ptr(x), sc,
                                                    g_x.data_ptr<float>(), g_s0.data_ptr<float>(), gsc, T, N,
                                                    static_cast<float>(threshold), static_cast<float>(leak), strict,
                                                    static_cast<float>(alpha));
   };
-  // the scale's gradient exists only with a scale: (SCALE, SCALE_GRAD) is (no, no), (yes, no) or (yes, yes)
+  // how dL/dx_t comes from dL/du_t: as it is, times the scale (and the scale's gradient, or not), or times x_t
   auto with_scale = [&](auto S, auto DETACH, auto CODES) {
-    if (!sc) run(S, DETACH, CODES, std::false_type{}, std::false_type{});
-    else dispatch_bool(gsc != nullptr, [&](auto SG) { run(S, DETACH, CODES, std::true_type{}, SG); });
+    const std::false_type no{};
+    if (associative) run(S, DETACH, CODES, no, no, std::true_type{});
+    else if (!sc) run(S, DETACH, CODES, no, no, no);
+    else dispatch_bool(gsc != nullptr, [&](auto SG) { run(S, DETACH, CODES, std::true_type{}, SG, no); });
   };
   if (codes) {  // codes are saved only with the rectangular surrogate and a detached reset
     with_scale(std::integral_constant<int64_t, RECTANGULAR>{}, std::true_type{}, std::true_type{});
@@ -648,8 +654,8 @@ TORCH_LIBRARY(snn_cpu, m) {
   m.def("lif_forward(Tensor x, Tensor? s0, Tensor? scale, float threshold, float leak, bool strict, "
         "bool save_codes, float alpha) -> (Tensor, Tensor, Tensor)");
   m.def("lif_backward(Tensor g_out, Tensor? g_sT, Tensor saved, Tensor? x, Tensor? scale, float threshold, "
-        "float leak, bool strict, bool detach_reset, int surrogate, float alpha, bool need_scale_grad) "
-        "-> (Tensor, Tensor, Tensor)");
+        "float leak, bool strict, bool detach_reset, int surrogate, float alpha, bool need_scale_grad, "
+        "bool associative) -> (Tensor, Tensor, Tensor)");
   m.def("bpsa_forward(Tensor x, Tensor? s0, float threshold, float decay) -> (Tensor, Tensor, Tensor)");
   m.def("bpsa_backward(Tensor g_out, Tensor? g_sT, Tensor saved, float threshold, float decay, float residual) "
         "-> (Tensor, Tensor)");

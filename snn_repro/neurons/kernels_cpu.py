@@ -84,7 +84,8 @@ def _register_fakes() -> None:
                 x.new_empty(step_shape(x), dtype=torch.float32))
 
     @torch.library.register_fake(lib + "lif_backward")
-    def _(g_out, g_sT, saved, x, scale, threshold, leak, strict, detach_reset, surrogate, alpha, need_scale_grad):
+    def _(g_out, g_sT, saved, x, scale, threshold, leak, strict, detach_reset, surrogate, alpha, need_scale_grad,
+          associative):
         n = step_shape(g_out).numel() if need_scale_grad and scale is not None else 0
         return (torch.empty_like(g_out), g_out.new_empty(step_shape(g_out), dtype=torch.float32),
                 g_out.new_empty((n,), dtype=torch.float32))

@@ -96,8 +96,9 @@ if triton is not None:
     @triton.jit
     def _lif_backward_kernel(go_ptr, gsT_ptr, saved_ptr, x_ptr, scale_ptr, gx_ptr, gs0_ptr, gscale_ptr, T, N,
                              threshold, leak, alpha, HAS_GST: tl.constexpr, HAS_SCALE: tl.constexpr,
-                             SCALE_GRAD: tl.constexpr, STRICT: tl.constexpr, DETACH: tl.constexpr,
-                             CODES: tl.constexpr, SURROGATE: tl.constexpr, BLOCK: tl.constexpr):
+                             SCALE_GRAD: tl.constexpr, ASSOC: tl.constexpr, STRICT: tl.constexpr,
+                             DETACH: tl.constexpr, CODES: tl.constexpr, SURROGATE: tl.constexpr,
+                             BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
         if HAS_GST:
@@ -123,6 +124,8 @@ if triton is not None:
                 if SCALE_GRAD:
                     gscale += gu * tl.load(x_ptr + idx, mask=mask, other=0.0)
                 tl.store(gx_ptr + idx, gu * sc, mask=mask)
+            elif ASSOC:  # AIA's associative gradient: dL/dx_t = x_t dL/du_t
+                tl.store(gx_ptr + idx, gu * tl.load(x_ptr + idx, mask=mask, other=0.0), mask=mask)
             else:
                 tl.store(gx_ptr + idx, gu, mask=mask)
             gs = gu
@@ -365,7 +368,7 @@ def lif_forward(x, s0, scale, threshold, leak, strict, save_codes, alpha):
 
 
 def lif_backward(g_out, g_sT, saved, x, scale, threshold, leak, strict, detach_reset, surrogate, alpha,
-                 need_scale_grad):
+                 need_scale_grad, associative):
     T, N = g_out.shape[0], _step_numel(g_out)
     g_x = torch.empty_like(g_out)
     g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
@@ -375,8 +378,9 @@ def lif_backward(g_out, g_sT, saved, x, scale, threshold, leak, strict, detach_r
     _lif_backward_kernel[_grid(N)](
         g_out, d if g_sT is None else g_sT, saved, d if x is None else x, d if scale is None else scale, g_x, g_s0,
         g_scale if scale_grad else d, T, N, float(threshold), float(leak), float(alpha),
-        HAS_GST=g_sT is not None, HAS_SCALE=scale is not None, SCALE_GRAD=scale_grad, STRICT=bool(strict),
-        DETACH=bool(detach_reset), CODES=saved.dtype == torch.uint8, SURROGATE=int(surrogate), BLOCK=BLOCK)
+        HAS_GST=g_sT is not None, HAS_SCALE=scale is not None, SCALE_GRAD=scale_grad, ASSOC=bool(associative),
+        STRICT=bool(strict), DETACH=bool(detach_reset), CODES=saved.dtype == torch.uint8, SURROGATE=int(surrogate),
+        BLOCK=BLOCK)
     return g_x, g_s0, g_scale
 
 

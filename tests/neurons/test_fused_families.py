@@ -58,8 +58,9 @@ def test_bpsa(residual, with_state):
 
 
 @pytest.mark.parametrize("forward_f", ["identity", "half_square"])
-@pytest.mark.parametrize("detach", [False, True])
-def test_aia(forward_f, detach):
+@pytest.mark.parametrize("detach", [False, True])  # float u / uint8 codes (rectangular surrogate)
+def test_aia(forward_f, detach, kernel_backend):
+    # identity: the associative gradient x_t * dL/du_t inside the fused LIF, against the step form's autograd
     compare(lambda: aia.AIA(threshold=0.6, leak=0.5, detach_reset=detach, forward_f=forward_f),
             rand_seq(low=-0.5, high=1.5), with_state=True)
 
