@@ -31,13 +31,17 @@ class _Normalised(Encoder):
                  repeat: int = 1):
         super().__init__(T, repeat)
         self.mean, self.std = mean, std
+        self._stats: dict = {}  # (dtype, device, dims) -> (mean, std) as tensors
 
     def normalise(self, x):
         if self.mean is None:
             return x
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        mean = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).view(shape)
-        std = torch.as_tensor(self.std, dtype=x.dtype, device=x.device).view(shape)
+        key = (x.dtype, x.device, x.dim())
+        if key not in self._stats:  # once: a copy from host memory every batch would wait for the GPU
+            shape = (1, -1) + (1,) * (x.dim() - 2)
+            self._stats[key] = tuple(torch.as_tensor(v, dtype=x.dtype, device=x.device).view(shape)
+                                     for v in (self.mean, self.std))
+        mean, std = self._stats[key]
         return (x - mean) / std
 
 

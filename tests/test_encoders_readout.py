@@ -29,6 +29,18 @@ def test_signed_poisson_keeps_sign_of_normalised_input():
     assert rate.tolist() == pytest.approx([-0.3, 0.0, 0.4], abs=0.03)
 
 
+def test_normalisation_statistics_leave_host_memory_once(monkeypatch):
+    enc = Direct(T=2, mean=[0.5, 0.2], std=[2.0, 0.5])
+    x = torch.tensor([1.5, 0.7]).view(1, 2, 1, 1)
+    assert enc.normalise(x).view(2).tolist() == pytest.approx([0.5, 1.0])
+
+    def no_copy(*args, **kwargs):
+        raise AssertionError("mean/std copied from host memory again")
+
+    monkeypatch.setattr(torch, "as_tensor", no_copy)  # a later batch on the same device reuses the tensors
+    assert enc.normalise(3 * x).view(2).tolist() == pytest.approx([2.0, 3.8])
+
+
 def test_direct_repeats_the_input_and_steps_equal_call():
     x = torch.rand(2, 1, 3, 3)
     enc = Direct(T=5)
