@@ -8,6 +8,7 @@ the arch configs conf/arch/{lenet,vgg7_dvs}.yaml. Per configuration and rule:
              equivalent-network pass
   asf_no_refresh  learning_rule=asf outside refresh epochs (4 epochs in 5 in the reference schedule): stages read
              by the next stage only through 2x2 average pooling sum the pooled spikes instead of the counts
+  asf_time_block8  asf_no_refresh simulating 8 steps at a time through each layer (+learning_rule.time_block=8)
   bptt       learning_rule=bptt on the same net: the project's BPTT (sequence forward, time folded into the batch for
              the stateless ops, the neurons' own sequence form), i.e. what `python -m snn_repro` trains with
   inference  the floor of an ASF step: its simulation alone, without the flows (ASF.eval_scores: all T steps, no
@@ -46,8 +47,8 @@ NETS = {
     "lenet": ("lenet", (1, 28, 28), 60, (10, 30, 100, 300)),
     "vgg7_dvs": ("vgg7_dvs", (2, 42, 42), 4, (10, 30)),
 }
-RULES = ("asf", "asf_no_refresh", "bptt", "inference", "inference_net_step")
-ASF_RULES = ("asf", "asf_no_refresh")
+RULES = ("asf", "asf_no_refresh", "asf_time_block8", "bptt", "inference", "inference_net_step")
+ASF_RULES = ("asf", "asf_no_refresh", "asf_time_block8")
 
 
 def build(net_name: str, T: int, batch: int):
@@ -103,7 +104,7 @@ def measure(net_name: str, T: int, rule_name: str, batch: int, reps: int, thread
                     out = o.clone() if out is None else out.add_(o)
                 return out
     else:
-        rule = ASF() if rule_name in ASF_RULES else BPTT()
+        rule = (ASF(time_block=8) if rule_name == "asf_time_block8" else ASF()) if rule_name in ASF_RULES else BPTT()
         if hasattr(rule, "attach"):
             rule.attach(net)
             # a refresh epoch (the costlier case), or any other epoch: the factors frozen

@@ -10,7 +10,8 @@ Sections, all in this one process:
    CUDA), the fused form's Python loop, and spikingjelly's LIF/IF/PLIF with each of its backends that is installed
    (torch, cupy, triton);
 2. VGG7 at CIFAR10-DVS shape (conf/arch/vgg7_dvs.yaml, IF neurons, 2x42x42): a training step with BPTT,
-   checkpointed BPTT, ASF-BP with and without a scale-factor refresh, and inference (no gradient);
+   checkpointed BPTT, ASF-BP with and without a scale-factor refresh (and with 8 simulated steps per launch), and
+   inference (no gradient);
 3. the BPTT step under each precision mode (float32, bfloat16 and float16 autocast);
 4. the data loader: samples per second of synthetic CIFAR10-DVS recordings through the real loader (cached frames).
 Times: CUDA events on CUDA (perf_counter on CPU), the median of --reps after one warm-up; memory:
@@ -172,8 +173,9 @@ def bench_vgg7(args, device, T, batch, rows):
             opt.zero_grad(set_to_none=False)
         return once
 
-    asf_refresh, asf_frozen = ASF().to(device), ASF().to(device)
-    for rule in (asf_refresh, asf_frozen):
+    # time_block: the simulation k steps at a time through each layer (k times fewer launches)
+    asf_refresh, asf_frozen, asf_blocks = ASF().to(device), ASF().to(device), ASF(time_block=8).to(device)
+    for rule in (asf_refresh, asf_frozen, asf_blocks):
         rule.attach(net)
         rule.scale = rule.scale.to(device)
     asf_refresh.refresh_momentum = 0.6
@@ -181,6 +183,7 @@ def bench_vgg7(args, device, T, batch, rows):
     infer.attach(net)
     cases = [("BPTT", train_step(BPTT())), ("BPTT, checkpoint_every=20", train_step(BPTT(checkpoint_every=20))),
              ("ASF-BP, scale-factor refresh", train_step(asf_refresh)), ("ASF-BP, factors frozen", train_step(asf_frozen)),
+             ("ASF-BP, factors frozen, time_block=8", train_step(asf_blocks)),
              ("inference (no gradient)", lambda: BPTT().eval_scores(net, enc, x, read))]
     for label, fn in cases:
         try:

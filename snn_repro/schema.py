@@ -136,6 +136,7 @@ RANGES = {
     "encoder.repeat": (1, None, True, None),
     "scheduler.gamma": (0, None, False, None),
     "scheduler.warmup_epochs": (0, None, True, None),
+    "learning_rule.time_block": (1, None, True, None),  # ASF-BP: simulated steps per launch
 }
 FRAME_ENCODERS = {"Frames"}
 ASF_RULES = {"ASF"}

@@ -32,6 +32,7 @@ ENV = {"WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT
     (["dataset.split.test_fraction=1.5"], "dataset.split.test_fraction: 1.5 is out of range (must be in (0, 1))"),
     (["neuron.leak=5"], "neuron.leak: 5 is out of range (must be in [0, 1])"),
     (["dataset.num_workers=-2"], "dataset.num_workers: -2 is out of range (must be >= -1)"),
+    (["+experiment=asf/mnist_if", "+learning_rule.time_block=0"], "learning_rule.time_block: 0 is out of range"),
     (["test=abc"], "test: Value 'abc' is not a valid bool"),
     (["seed=abc"], "seed: Value 'abc'"),
     (["dataset=ndigits"], "needs encoder=frames"),

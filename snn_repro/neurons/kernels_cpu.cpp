@@ -270,7 +270,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
     const std::optional<at::Tensor>& x, const std::optional<at::Tensor>& scale, double threshold, double leak,
     bool strict, bool detach_reset, int64_t surrogate, double alpha, bool need_scale_grad, bool associative) {
   const int64_t T = steps(g_out), N = step_numel(g_out);
-  TORCH_CHECK(!associative || (x.has_value() && !scale.has_value()), "lif_backward: associative needs x, no scale");
+  TORCH_CHECK(!associative || (x.has_value() && !scale.has_value()),
+              "lif_backward: the associative gradient needs x and no scale");
   at::Tensor g_x = at::empty(g_out.sizes(), g_out.options());
   at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
   const float* sc = opt_ptr(scale);
