@@ -207,14 +207,22 @@ def evaluate(path: str | Path, overrides: list[str] = (), which: str = "last", s
     return record
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m snn_repro.eval", description=__doc__,
+def checkpoint_parser(prog: str, description: str, out_help: str) -> argparse.ArgumentParser:
+    """The command line of a tool that reads a trained run (``snn_repro.eval``, ``snn_repro.export``): the run
+    directory or checkpoint, ``--ckpt`` and ``--out``; the tool adds its own arguments."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path", help="a run directory (its checkpoints/) or a .ckpt file")
-    p.add_argument("overrides", nargs="*", help="group=option or key=value applied to the stored config")
     p.add_argument("--ckpt", default="last", choices=["last", "best"], help="which checkpoint of a run directory")
+    p.add_argument("--out", help=out_help)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = checkpoint_parser("python -m snn_repro.eval", __doc__,
+                          "where to write the eval record (default: <run dir>/eval/...)")
+    p.add_argument("overrides", nargs="*", help="group=option or key=value applied to the stored config")
     p.add_argument("--split", default="test", choices=SPLITS)
-    p.add_argument("--out", help="where to write the eval record (default: <run dir>/eval/...)")
     args = p.parse_args(argv)
     import logging
 

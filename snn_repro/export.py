@@ -23,7 +23,6 @@ forms (``fused`` off), so the graph holds only standard ops; the readout is not 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -288,17 +287,15 @@ def export(path: str | Path, fmt: str, out: str | Path | None = None, which: str
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m snn_repro.export", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("path", help="a run directory (its checkpoints/) or a .ckpt file")
+    from snn_repro.eval import EvalError, checkpoint_parser
+
+    p = checkpoint_parser("python -m snn_repro.export", __doc__,
+                          "output file (default: <run dir>/export/model.<format>)")
     p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("--out", help="output file (default: <run dir>/export/model.<format>)")
-    p.add_argument("--ckpt", default="last", choices=["last", "best"])
     p.add_argument("--dt", type=float, default=1e-3, help="NIR time step in seconds (one step of the network)")
     p.add_argument("--batch", type=int, default=1, help="ONNX batch size (fixed in the graph)")
     args = p.parse_args(argv)
     from snn_repro.app import _error_line, _expected_errors
-    from snn_repro.eval import EvalError
 
     try:
         export(args.path, args.format, args.out, args.ckpt, args.dt, args.batch)
