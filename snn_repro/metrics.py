@@ -75,33 +75,45 @@ def static_metrics(net: SpikingNetwork) -> dict:
             "connection_sparsity": zeros / weights if weights else 0.0, "layers": layers}
 
 
-class SynOpsCounter:
-    """Forward hooks on every synaptic layer of ``net`` accumulating effective ACs / MACs and dense ops."""
+class LayerHooks:
+    """Forward hooks on chosen layers of a network: ``hook(key, module)`` makes every call of ``module`` run
+    ``self.count(key, module, inputs, output)``; ``detach`` removes them all."""
 
-    def __init__(self, net: SpikingNetwork):
-        self.layers = synaptic_layers(net)
-        self.counts = {k: {"effective_acs": 0.0, "effective_macs": 0.0, "dense": 0.0} for k in self.layers}
+    def __init__(self):
         self._handles = []
 
-    def attach(self) -> "SynOpsCounter":
-        for key, m in self.layers.items():
-            self._handles.append(m.register_forward_hook(self._hook(key)))
-        return self
+    def hook(self, key: str, module: nn.Module) -> None:
+        self._handles.append(module.register_forward_hook(
+            lambda m, inputs, output: self.count(key, m, inputs, output)))
 
     def detach(self) -> None:
         for h in self._handles:
             h.remove()
         self._handles = []
 
-    def _hook(self, key: str):
-        def hook(module, inputs, output):
-            effective, dense, spiking = layer_synops_on_device(module, inputs[0])
-            c = self.counts[key]
-            c["effective_acs"] = c["effective_acs"] + torch.where(spiking, effective, 0.0)
-            c["effective_macs"] = c["effective_macs"] + torch.where(spiking, 0.0, effective)
-            c["dense"] = c["dense"] + dense
+    def count(self, key: str, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        raise NotImplementedError
 
-        return hook
+
+class SynOpsCounter(LayerHooks):
+    """Forward hooks on every synaptic layer of ``net`` accumulating effective ACs / MACs and dense ops."""
+
+    def __init__(self, net: SpikingNetwork):
+        super().__init__()
+        self.layers = synaptic_layers(net)
+        self.counts = {k: {"effective_acs": 0.0, "effective_macs": 0.0, "dense": 0.0} for k in self.layers}
+
+    def attach(self) -> "SynOpsCounter":
+        for key, m in self.layers.items():
+            self.hook(key, m)
+        return self
+
+    def count(self, key, module, inputs, output):
+        effective, dense, spiking = layer_synops_on_device(module, inputs[0])
+        c = self.counts[key]
+        c["effective_acs"] = c["effective_acs"] + torch.where(spiking, effective, 0.0)
+        c["effective_macs"] = c["effective_macs"] + torch.where(spiking, 0.0, effective)
+        c["dense"] = c["dense"] + dense
 
 
 def neurobench_summary(net: SpikingNetwork, counts: dict[str, dict[str, float]], samples: int,

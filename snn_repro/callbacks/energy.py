@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snn_repro.distributed import sum_over_ranks
+from snn_repro.metrics import LayerHooks
 from snn_repro.neurons.base import Neuron
 
 SYNAPTIC = (nn.Conv2d, nn.Linear)
@@ -71,13 +72,13 @@ class LayerOps:
     analog: bool | torch.Tensor = False  # some input was neither 0 nor 1 (encoder side only)
 
 
-class SynapticOpCounter:
+class SynapticOpCounter(LayerHooks):
     """Forward hooks on the synaptic layers of a SpikingNetwork, counting ops while attached."""
 
     def __init__(self, net: nn.Module):
+        super().__init__()
         self.net = net
         self.layers: dict[str, LayerOps] = {}
-        self._handles = []
 
     def attach(self) -> None:
         self.detach()
@@ -91,31 +92,23 @@ class SynapticOpCounter:
                 if isinstance(module, SYNAPTIC):
                     key = name if sub in ("", "module") else f"{name}.{sub}"
                     self.layers[key] = LayerOps(spike_driven=seen_neuron)
-                    self._handles.append(module.register_forward_hook(self._hook(key)))
+                    self.hook(key, module)
             # a composite op with its own neurons: later layers are spike-driven
             seen_neuron = seen_neuron or any(isinstance(m, Neuron) for m in layer.modules())
 
-    def detach(self) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
-
-    def _hook(self, key: str):
-        def hook(module, inputs, output):
-            x = inputs[0].detach()
-            ops = self.layers[key]
-            ops.mac_per_row = dense_macs_per_row(module, x, output)  # from shapes: no device read
-            nonzeros = (x != 0).sum(dtype=torch.float64)
-            if isinstance(module, nn.Conv2d):
-                ops.events = ops.events + conv2d_ops_from_nonzeros(x, module)
-            else:
-                ops.events = ops.events + nonzeros * module.out_features
-            ops.nonzeros = ops.nonzeros + nonzeros
-            ops.inputs += x.numel()
-            if not ops.spike_driven:
-                ops.analog = ~((x == 0) | (x == 1)).all() | ops.analog
-
-        return hook
+    def count(self, key, module, inputs, output):
+        x = inputs[0].detach()
+        ops = self.layers[key]
+        ops.mac_per_row = dense_macs_per_row(module, x, output)  # from shapes: no device read
+        nonzeros = (x != 0).sum(dtype=torch.float64)
+        if isinstance(module, nn.Conv2d):
+            ops.events = ops.events + conv2d_ops_from_nonzeros(x, module)
+        else:
+            ops.events = ops.events + nonzeros * module.out_features
+        ops.nonzeros = ops.nonzeros + nonzeros
+        ops.inputs += x.numel()
+        if not ops.spike_driven:
+            ops.analog = ~((x == 0) | (x == 1)).all() | ops.analog
 
 
 def energy_summary(ops: dict[str, LayerOps], spike_counts: dict[str, float], neuron_sizes: dict[str, int],
