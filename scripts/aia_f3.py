@@ -32,7 +32,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from snn_repro.results import atomic_file, git_commit, write_atomic  # noqa: E402
+from snn_repro.results import git_commit, write_atomic  # noqa: E402
+from snn_repro.tables.figures import save_png  # noqa: E402
 
 DEMO = {"AIA": "aia/demo_ndigits", "LIF": "aia/demo_ndigits_lif"}
 
@@ -94,12 +95,7 @@ def plot(path: Path, layers, edges_k, change, spike_layers, s_aia, s_lif, title:
     ax_b.set_title("(b) spikes per layer")
     ax_b.legend()
     fig.suptitle("\n".join(textwrap.wrap(title, 150)), fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    with atomic_file(path, "wb") as f:
-        f.write(buf.getvalue())
+    save_png(fig, path, dpi=110)
 
 
 def _cfg(run: dict, key: str):

@@ -19,8 +19,9 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from snn_repro.results import atomic_file, git_commit, write_atomic
+from snn_repro.results import git_commit, write_atomic
 from snn_repro.tables.catalog import RESULTS_DIR, Table, paper_reference
+from snn_repro.tables.figures import save_png
 from snn_repro.tables.jobs import COMPLETE, FAILED, INTERRUPTED, JobState, metric_value, table_jobs
 
 CSV_FIELDS = ("row", "experiment", "paper", "mean", "std", "n", "difference", "status", "error")
@@ -340,12 +341,7 @@ def render_png(table: Table, rows: list[RowResult], path: Path) -> None:
     ax.set_ylabel(table.metric + " (%)")
     ax.set_title(f"{table.paper} {table.id}")
     ax.legend()
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    with atomic_file(path, "wb") as f:
-        f.write(buf.getvalue())
+    save_png(fig, path)
 
 
 def runs_record(rows: list[RowResult]) -> dict:

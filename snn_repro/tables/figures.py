@@ -45,12 +45,13 @@ def _mean_curve(curves: list[dict[int, float]]) -> tuple[list[int], list[float]]
     return epochs, [statistics.fmean(c[e] for c in curves if e in c) for e in epochs]
 
 
-def _save(fig, path: Path) -> None:
+def save_png(fig, path: Path, dpi: int = 120) -> None:
+    """Lay out ``fig``, write it to ``path`` as a PNG (whole or not at all) and close it."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=120)
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     with atomic_file(path, "wb") as f:
         f.write(buf.getvalue())
@@ -86,7 +87,7 @@ def draw_curves(title: str, rows, metrics: list[str], path: Path) -> bool:
     ax.set_ylabel("accuracy (%)")
     ax.set_title(title)
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_png(fig, path)
     return True
 
 
@@ -128,7 +129,7 @@ def draw_versus(title: str, rows, spec: dict, path: Path, metric: str, table_row
     ax.set_ylabel(("error" if error else metric) + " (%)")
     ax.set_title(title)
     ax.legend(fontsize=7)
-    _save(fig, path)
+    save_png(fig, path)
     return True
 
 
