@@ -39,12 +39,13 @@ def protocol_metrics(metric: str) -> dict[str, str] | None:
     return {p: f"{p}/test_{kind}" for p, _ in PROTOCOLS}
 
 
-def summary(values: list[float]) -> str:
+def summary(values: list[float], mean_format: str = ".2f", std_format: str = ".2f") -> str:
+    """``mean ± std (n=N)`` of ``values`` (sample std): the value alone for one, a dash for none."""
     if not values:
         return DASH
     if len(values) == 1:
-        return f"{values[0]:.2f} (n=1)"
-    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
+        return f"{values[0]:{mean_format}} (n=1)"
+    return f"{statistics.fmean(values):{mean_format}} ± {statistics.stdev(values):{std_format}} (n={len(values)})"
 
 
 @dataclass
@@ -171,14 +172,6 @@ def _extra_rows(table: Table, rows: list[RowResult]) -> list[tuple[str, str, str
     return out
 
 
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return DASH
-    if len(values) == 1:
-        return f"{values[0]:.4g} (n=1)"
-    return f"{statistics.fmean(values):.4g} ± {statistics.stdev(values):.2g} (n={len(values)})"
-
-
 def _protocol_table(table: Table, rows: list[RowResult], unit: str, seeds: list[int]) -> list[str]:
     """The three-protocol table of a test accuracy/error table, with what each column means."""
     selects = table.extra.get("paper_protocol") or "the highest test accuracy over epochs"
@@ -265,7 +258,7 @@ def render_markdown(table: Table, rows: list[RowResult], commit: str, command: s
         lines += ["", "## Further columns", "",
                   "Values as logged (not in %); paper = the value printed in the paper.", "",
                   "| column | metric | row | paper | reproduced mean ± std (n) |", "|---|---|---|---|---|"]
-        lines += [f"| {name} | `{metric}` | {_cell(row)} | {_paper(paper)} | {_mean_std(values)} |"
+        lines += [f"| {name} | `{metric}` | {_cell(row)} | {_paper(paper)} | {summary(values, '.4g', '.2g')} |"
                   for name, metric, row, paper, values in extras]
     claims = table.extra.get("paper_claims") or []
     if claims:
