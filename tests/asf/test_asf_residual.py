@@ -7,6 +7,7 @@ from snn_repro.encoders import Frames
 from snn_repro.network import build_network
 from snn_repro.readout import readout
 from snn_repro.rules.asf import ASF
+from tests.asf.conftest import firing_network
 
 IF_CFG = {"_target_": "snn_repro.neurons.LIF", "threshold": 1.0, "leak": 1.0}
 ARCH = {"init": "kaiming_normal", "bias": False, "layers": [
@@ -19,13 +20,7 @@ T = 10
 
 
 def setup():
-    torch.manual_seed(0)
-    net = build_network(ARCH, IF_CFG, (2, 8, 8))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.mul_(2.0)  # enough activity that every neuron fires
-    frames = (torch.rand(3, T, 2, 8, 8) < 0.4).float()
-    return net, frames
+    return firing_network(ARCH, IF_CFG, T)
 
 
 def read(s):

@@ -7,6 +7,7 @@ from snn_repro.encoders import Frames
 from snn_repro.network import build_network
 from snn_repro.readout import readout
 from snn_repro.rules.asf import ASF
+from tests.asf.conftest import firing_network
 
 FC_ARCH = {"init": "default", "bias": False, "layers": [
     {"op": "linear", "out": 3}, {"op": "neuron"},
@@ -118,13 +119,7 @@ CONV_ARCH = {"init": "kaiming_normal", "bias": False, "layers": [
 
 
 def conv_setup(T, leak=1.0, seed=0):
-    torch.manual_seed(seed)
-    net = build_network(CONV_ARCH, lif(leak), (2, 8, 8))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.mul_(2.0)  # enough activity that every layer fires
-    frames = (torch.rand(3, T, 2, 8, 8) < 0.4).float()
-    return net, frames
+    return firing_network(CONV_ARCH, lif(leak), T, seed)
 
 
 @pytest.mark.parametrize("leak", [1.0, 0.95])

@@ -7,10 +7,10 @@ import torch
 
 import snn_repro.rules.asf as asf_module
 from snn_repro.encoders import Frames
-from snn_repro.network import build_network
 from snn_repro.ops.apbs import APBS
 from snn_repro.readout import readout
 from snn_repro.rules.asf import ASF
+from tests.asf.conftest import firing_network
 
 LIF = {"_target_": "snn_repro.neurons.LIF", "threshold": 1.0, "leak": 0.95}
 APBS_ARCH = {"init": "default", "bias": False, "layers": [
@@ -30,13 +30,7 @@ T = 8
 
 
 def _setup(arch, seed=0):
-    torch.manual_seed(seed)
-    net = build_network(arch, LIF, (2, 8, 8))
-    with torch.no_grad():
-        for p in net.parameters():
-            p.mul_(2.0)  # enough activity that every layer fires
-    frames = (torch.rand(3, T, 2, 8, 8) < 0.4).float()
-    return net, frames
+    return firing_network(arch, LIF, T, seed)
 
 
 def _step(net, frames, rule, refresh=None):
