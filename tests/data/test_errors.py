@@ -84,24 +84,25 @@ def test_truncated_shd_raises_corrupt_file(tmp_path, rng):
     assert victim in str(err.value)
 
 
-@pytest.mark.parametrize("gz", [True, False])
-def test_truncated_mnist_raises_corrupt_file(tmp_path, rng, gz):
-    fx.write_mnist(str(tmp_path), rng, 10, 5, gz=gz)
-    victim = str(tmp_path / ("t10k-images-idx3-ubyte" + (".gz" if gz else "")))
-    _cut(victim, 7)
-    cfg = dataset_cfg("mnist", tmp_path, kind="static", input_shape=[1, 28, 28], framing=("none", 0))
-    with pytest.raises(CorruptFile) as err:
-        get_loader("mnist")(cfg, "test")
-    assert victim in str(err.value)
+STATIC_CASES = {  # dataset, writer, file to cut, bytes cut, input shape, split read
+    "mnist-gz": ("mnist", lambda r, g: fx.write_mnist(r, g, 10, 5, gz=True), "t10k-images-idx3-ubyte.gz", 7,
+                 [1, 28, 28], "test"),
+    "mnist": ("mnist", lambda r, g: fx.write_mnist(r, g, 10, 5, gz=False), "t10k-images-idx3-ubyte", 7,
+              [1, 28, 28], "test"),
+    "cifar10": ("cifar10", lambda r, g: fx.write_cifar10(r, g, 3), "cifar-10-batches-py/data_batch_3", 40,
+                [3, 32, 32], "train"),
+}
 
 
-def test_truncated_cifar10_raises_corrupt_file(tmp_path, rng):
-    fx.write_cifar10(str(tmp_path), rng, 3)
-    victim = str(tmp_path / "cifar-10-batches-py" / "data_batch_3")
-    _cut(victim, 40)
-    cfg = dataset_cfg("cifar10", tmp_path, kind="static", input_shape=[3, 32, 32], framing=("none", 0))
+@pytest.mark.parametrize("case", sorted(STATIC_CASES))
+def test_truncated_static_file_raises_corrupt_file(tmp_path, rng, case):
+    name, write, file, n, shape, split = STATIC_CASES[case]
+    write(str(tmp_path), rng)
+    victim = str(tmp_path / file)
+    _cut(victim, n)
+    cfg = dataset_cfg(name, tmp_path, kind="static", input_shape=shape, framing=("none", 0))
     with pytest.raises(CorruptFile) as err:
-        get_loader("cifar10")(cfg, "train")
+        get_loader(name)(cfg, split)
     assert victim in str(err.value)
 
 
