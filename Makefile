@@ -6,7 +6,8 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 PY := $(VENV)/bin/python
 ARGS ?=
-PYTEST_ARGS ?=
+# two test processes (pytest-xdist; CI has 2 cores), a file's tests in one of them (its module fixtures run once)
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install run test clean-logs
 
