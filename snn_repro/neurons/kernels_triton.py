@@ -32,6 +32,15 @@ def available() -> bool:
 if triton is not None:
 
     @triton.jit
+    def _initial(ptr, offs, mask, GIVEN: tl.constexpr, BLOCK: tl.constexpr):
+        """A state (or the gradient arriving at the last one) for this block: read from ``ptr``, or zeros."""
+        if GIVEN:
+            value = tl.load(ptr + offs, mask=mask, other=0.0)
+        else:
+            value = tl.zeros([BLOCK], dtype=tl.float32)
+        return value
+
+    @triton.jit
     def _surrogate_grad(v, alpha, SURROGATE: tl.constexpr):
         if SURROGATE == 0:
             sg = tl.where(tl.abs(v) < alpha / 2.0, 1.0 / alpha, 0.0)
@@ -70,10 +79,7 @@ if triton is not None:
                             CODES: tl.constexpr, BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
-        if HAS_S0:
-            s = tl.load(s0_ptr + offs, mask=mask, other=0.0)
-        else:
-            s = tl.zeros([BLOCK], dtype=tl.float32)
+        s = _initial(s0_ptr, offs, mask, HAS_S0, BLOCK)
         if HAS_SCALE:
             sc = tl.load(scale_ptr + offs, mask=mask, other=0.0)
         for t in range(T):
@@ -101,10 +107,7 @@ if triton is not None:
                              BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
-        if HAS_GST:
-            gs = tl.load(gsT_ptr + offs, mask=mask, other=0.0)
-        else:
-            gs = tl.zeros([BLOCK], dtype=tl.float32)
+        gs = _initial(gsT_ptr, offs, mask, HAS_GST, BLOCK)
         gscale = tl.zeros([BLOCK], dtype=tl.float32)
         if HAS_SCALE:
             sc = tl.load(scale_ptr + offs, mask=mask, other=0.0)
@@ -138,10 +141,7 @@ if triton is not None:
                              HAS_S0: tl.constexpr, BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
-        if HAS_S0:
-            s = tl.load(s0_ptr + offs, mask=mask, other=0.0)
-        else:
-            s = tl.zeros([BLOCK], dtype=tl.float32)
+        s = _initial(s0_ptr, offs, mask, HAS_S0, BLOCK)
         for t in range(T):
             idx = t * N + offs
             u = s + tl.load(x_ptr + idx, mask=mask, other=0.0)
@@ -156,10 +156,7 @@ if triton is not None:
                               HAS_GST: tl.constexpr, BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
-        if HAS_GST:
-            gs = tl.load(gsT_ptr + offs, mask=mask, other=0.0)
-        else:
-            gs = tl.zeros([BLOCK], dtype=tl.float32)
+        gs = _initial(gsT_ptr, offs, mask, HAS_GST, BLOCK)
         for i in range(T):
             idx = (T - 1 - i) * N + offs
             u = tl.load(saved_ptr + idx, mask=mask, other=1.0)
@@ -179,10 +176,7 @@ if triton is not None:
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
         k = tl.load(k_ptr)  # 1 / tau, read on the device: no host synchronisation
-        if HAS_S0:
-            v = tl.load(s0_ptr + offs, mask=mask, other=0.0)
-        else:
-            v = tl.zeros([BLOCK], dtype=tl.float32)
+        v = _initial(s0_ptr, offs, mask, HAS_S0, BLOCK)
         for t in range(T):
             idx = t * N + offs
             xt = tl.load(x_ptr + idx, mask=mask, other=0.0)
@@ -204,14 +198,8 @@ if triton is not None:
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
         k = tl.load(k_ptr)
-        if HAS_GST:
-            gv = tl.load(gsT_ptr + offs, mask=mask, other=0.0)
-        else:
-            gv = tl.zeros([BLOCK], dtype=tl.float32)
-        if HAS_S0:
-            v0 = tl.load(s0_ptr + offs, mask=mask, other=0.0)
-        else:
-            v0 = tl.zeros([BLOCK], dtype=tl.float32)
+        gv = _initial(gsT_ptr, offs, mask, HAS_GST, BLOCK)
+        v0 = _initial(s0_ptr, offs, mask, HAS_S0, BLOCK)
         gk = tl.zeros([BLOCK], dtype=tl.float32)
         h = tl.load(saved_ptr + last_step * N + offs, mask=mask, other=0.0)  # last_step = max(T - 1, 0)
         for i in range(T):
@@ -236,6 +224,23 @@ if triton is not None:
 
     # MAP-SNN (see kernels_cpu.cpp for the recurrence); PATTERN 0 SSP, 1 linear MSP, 2 MSP with SFA
     @triton.jit
+    def _map_parameters(v_ptr, q_ptr, lq_ptr, d_ptr, offs, mask, PATTERN: tl.constexpr):
+        """The block's per-neuron Vth, q, log q and decay (q and log q only for SFA; elsewhere unused)."""
+        v = tl.load(v_ptr + offs, mask=mask, other=1.0)
+        d = tl.load(d_ptr + offs, mask=mask, other=0.0)
+        if PATTERN == 2:
+            q = tl.load(q_ptr + offs, mask=mask, other=2.0)
+            lq = tl.load(lq_ptr + offs, mask=mask, other=1.0)
+        else:
+            q = v
+            lq = v
+        return v, q, lq, d
+
+    @triton.jit
+    def _swish_gate(x, beta):
+        return 1.0 / (1.0 + tl.exp(-(beta * x)))
+
+    @triton.jit
     def _map_spikes(m, v, q, lq, PATTERN: tl.constexpr):
         active = (m > 0.0).to(tl.float32)
         relu = tl.maximum(m, 0.0)
@@ -258,23 +263,13 @@ if triton is not None:
                             HAS_S0: tl.constexpr, PATTERN: tl.constexpr, SWISH: tl.constexpr, BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
-        if HAS_S0:
-            u = tl.load(s0_ptr + offs, mask=mask, other=0.0)
-        else:
-            u = tl.zeros([BLOCK], dtype=tl.float32)
-        v = tl.load(v_ptr + offs, mask=mask, other=1.0)
-        d = tl.load(d_ptr + offs, mask=mask, other=0.0)
-        if PATTERN == 2:
-            q = tl.load(q_ptr + offs, mask=mask, other=2.0)
-            lq = tl.load(lq_ptr + offs, mask=mask, other=1.0)
-        else:
-            q = v
-            lq = v
+        u = _initial(s0_ptr, offs, mask, HAS_S0, BLOCK)
+        v, q, lq, d = _map_parameters(v_ptr, q_ptr, lq_ptr, d_ptr, offs, mask, PATTERN)
         for t in range(T):
             idx = t * N + offs
             xt = tl.load(x_ptr + idx, mask=mask, other=0.0)
             if SWISH:
-                xt = xt * (1.0 / (1.0 + tl.exp(-(beta * xt))))
+                xt = xt * _swish_gate(xt, beta)
             m = u + xt
             s, reset, qs = _map_spikes(m, v, q, lq, PATTERN)
             tl.store(out_ptr + idx, s, mask=mask)
@@ -288,18 +283,8 @@ if triton is not None:
                              SWISH: tl.constexpr, BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
-        if HAS_GST:
-            gu = tl.load(guT_ptr + offs, mask=mask, other=0.0)
-        else:
-            gu = tl.zeros([BLOCK], dtype=tl.float32)
-        v = tl.load(v_ptr + offs, mask=mask, other=1.0)
-        d = tl.load(d_ptr + offs, mask=mask, other=0.0)
-        if PATTERN == 2:
-            q = tl.load(q_ptr + offs, mask=mask, other=2.0)
-            lq = tl.load(lq_ptr + offs, mask=mask, other=1.0)
-        else:
-            q = v
-            lq = v
+        gu = _initial(guT_ptr, offs, mask, HAS_GST, BLOCK)
+        v, q, lq, d = _map_parameters(v_ptr, q_ptr, lq_ptr, d_ptr, offs, mask, PATTERN)
         gv = tl.zeros([BLOCK], dtype=tl.float32)
         gq = tl.zeros([BLOCK], dtype=tl.float32)
         gd = tl.zeros([BLOCK], dtype=tl.float32)
@@ -332,7 +317,7 @@ if triton is not None:
                 gv += gn * (-relu / (v * v))
             if SWISH:
                 xt = tl.load(x_ptr + idx, mask=mask, other=0.0)
-                sig = 1.0 / (1.0 + tl.exp(-(beta * xt)))
+                sig = _swish_gate(xt, beta)
                 tl.store(gx_ptr + idx, gm * (sig + xt * beta * sig * (1.0 - sig)), mask=mask)
             else:
                 tl.store(gx_ptr + idx, gm, mask=mask)
