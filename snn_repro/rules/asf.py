@@ -315,10 +315,19 @@ class ASF(nn.Module, LearningRule):
                 return self._simulate_blocks(net, encoder, x, flows, pooled_set)
             return self._simulate(net, encoder, x, flows, pooled_set)
 
+    def _recorded_ops(self, flows: bool, pooled: set) -> set:
+        """The ops whose summed output a simulation keeps: max pooling (with ``flows``), and the pooling after a
+        pooled stage."""
+        recorded = {j for s in self.stages + [self.out] for j in s.accumulated} if flows else set()
+        return recorded | {self.stages[k + 1].ops[0] for k in pooled}
+
+    def _shortcuts(self, net) -> dict:
+        """Per stage with a residual shortcut: (the shortcut module, the stage whose output it reads; -1: input)."""
+        return {k: (_module(net, s.skip), s.skip_from) for k, s in enumerate(self.stages) if s.skip is not None}
+
     def _simulate(self, net, encoder, x, flows: bool, pooled: set) -> dict:
         layers = net.layers
-        recorded = {j for s in self.stages + [self.out] for j in s.accumulated} if flows else set()
-        recorded |= {self.stages[k + 1].ops[0] for k in pooled}
+        recorded = self._recorded_ops(flows, pooled)
         # per stage: its ops as (module, recorded), the neuron's (init_state, step, in-place), whether its count is
         # summed, its name (None inside a residual block, whose neurons ``forward`` does not count either)
         plan = []
@@ -330,7 +339,7 @@ class ASF(nn.Module, LearningRule):
             plan.append((ops, s.ops, init_state, step, fast is not None, flows and k not in pooled,
                          None if isinstance(s.neuron, tuple) else net.names[s.neuron]))
         out_ops = [(layers[j].module, j in recorded) for j in self.out.ops]
-        shortcuts = {k: (_module(net, s.skip), s.skip_from) for k, s in enumerate(self.stages) if s.skip is not None}
+        shortcuts = self._shortcuts(net)
         spikes: list = [None] * len(self.stages)  # this step's output of each stage (a shortcut reads it)
         states: list = [None] * len(self.stages)
         counts: list = [None] * len(self.stages)
@@ -388,9 +397,7 @@ class ASF(nn.Module, LearningRule):
         of T times; on a GPU, where a step of a small layer is launch-bound, that is most of the simulation's time.
         The counts are the same (spikes are equal where the ops give equal values on a folded batch: exactly in
         float64, up to the ops' rounding in float32); sums of analog values round in another order."""
-        recorded = {j for s in self.stages + [self.out] for j in s.accumulated} if flows else set()
-        recorded |= {self.stages[k + 1].ops[0] for k in pooled}
-        shortcuts = {k: (_module(net, s.skip), s.skip_from) for k, s in enumerate(self.stages) if s.skip is not None}
+        recorded, shortcuts = self._recorded_ops(flows, pooled), self._shortcuts(net)
         count = net._count if net.record else None
         states: list = [None] * len(self.stages)
         spikes: list = [None] * len(self.stages)  # this block's output of each stage (a shortcut reads it)
