@@ -157,8 +157,8 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    styles = {"asf": ("tab:blue", "o"), "asf_no_refresh": ("tab:cyan", "D"), "bptt": ("tab:red", "s"), "inference": ("tab:gray", "^"),
-              "inference_net_step": ("tab:olive", "v")}
+    styles = {"asf": ("tab:blue", "o"), "asf_no_refresh": ("tab:cyan", "D"), "asf_time_block8": ("tab:purple", "P"),
+              "bptt": ("tab:red", "s"), "inference": ("tab:gray", "^"), "inference_net_step": ("tab:olive", "v")}
     for net, ls in (("lenet", "-"), ("vgg7_dvs", "--")):
         for rule, (color, marker) in styles.items():
             pts = sorted((r["T"], r["cpu_s"], r["peak_mb"]) for r in rows if r["net"] == net and r["rule"] == rule)

@@ -260,7 +260,7 @@ void lif_backward_impl(const float* go, const float* gsT, const float* up, const
     }
     for (int64_t j = 0; j < n; ++j) {
       gs0[j0 + j] = gs[j];
-      if (gsc) gsc[j0 + j] = gscale[j];
+      if constexpr (SCALE_GRAD) gsc[j0 + j] = gscale[j];
     }
   });
 }
@@ -282,10 +282,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lif_backward(
   float* gsc = g_scale.numel() ? g_scale.data_ptr<float>() : nullptr;
   auto run = [&](auto S, auto DETACH, auto CODES, auto SCALE, auto SCALE_GRAD, auto ASSOC) {
     lif_backward_impl<decltype(S)::value, decltype(DETACH)::value, decltype(CODES)::value, decltype(SCALE)::value,
-                      decltype(SCALE_GRAD)::value, decltype(ASSOC)::value>(g_out.data_ptr<float>(), opt_ptr(g_sT), up, cp, opt_ptr(x), sc,
-                                                   g_x.data_ptr<float>(), g_s0.data_ptr<float>(), gsc, T, N,
-                                                   static_cast<float>(threshold), static_cast<float>(leak), strict,
-                                                   static_cast<float>(alpha));
+                      decltype(SCALE_GRAD)::value, decltype(ASSOC)::value>(
+        g_out.data_ptr<float>(), opt_ptr(g_sT), up, cp, opt_ptr(x), sc, g_x.data_ptr<float>(), g_s0.data_ptr<float>(),
+        gsc, T, N, static_cast<float>(threshold), static_cast<float>(leak), strict, static_cast<float>(alpha));
   };
   // how dL/dx_t comes from dL/du_t: as it is, times the scale (and the scale's gradient, or not), or times x_t
   auto with_scale = [&](auto S, auto DETACH, auto CODES) {
