@@ -7,7 +7,8 @@ arriving at u_t, v, q, d the clamped Vth, q and decay of each neuron):
     dL/dm = g_u d + g_n dn*/dm (+ g_reset s, SSP: reset = m s) = dL/du_{t-1} ;  dL/dx = dL/dm dFilter/dx
     dL/dv = sum_t g_n dn*/dv + g_reset dreset/dv ;  dL/dq likewise (SFA) ;  dL/dd = sum_t g_u (m - reset)
 The spike count, the reset and the filtered input are recomputed from m_t (and x_t, saved with the swish filter).
-The clamps of Vth, q and the decay stay outside the Function (torch's own, on the parameters).
+The clamps of Vth, q and the decay stay outside the Function (torch's own, on the parameters). Where neither Vth
+nor q is learned (the tables' setting), the kernels leave out their sums (for SFA, a log per element and step).
 
 The SSP and linear patterns use only +, -, *, / and floor, so their spikes and states are bit-identical to the step
 form. SFA's log and q^s, and the swish filter's exp, round as the C library's (CPU) or the GPU's math functions do,
@@ -49,14 +50,15 @@ class MAPSequence(torch.autograd.Function):
     def backward(ctx, g_out, g_sT):
         saved, x32, v, qe, lq, d = ctx.saved_tensors
         kernel, pattern, swish, filter_beta, has_s0, v_shape, q_shape, d_shape = ctx.conf
+        need = ctx.needs_input_grad
         g_x, g_s0, g_v, g_q, g_d = kernel.map_backward(f32(g_out), f32(g_sT), saved, x32, v, qe, lq, d,
-                                                       PATTERN_CODES[pattern], swish, filter_beta)
+                                                       PATTERN_CODES[pattern], swish, filter_beta,
+                                                       need[2] or need[3])
         step = g_out.shape[1:]
 
         def reduce(g, shape, needed):
             return g.view(step).sum_to_size(shape) if needed else None
 
-        need = ctx.needs_input_grad
         return (g_x.to(g_out.dtype), g_s0 if has_s0 else None, reduce(g_v, v_shape, need[2]),
                 reduce(g_q, q_shape, need[3] and pattern == "sfa"), reduce(g_d, d_shape, need[4]),
                 None, None, None, None)

@@ -491,6 +491,13 @@ enum MapPattern : int64_t { MAP_SSP = 0, MAP_LINEAR = 1, MAP_SFA = 2 };
 
 inline float swish_gate(float x, float beta) { return 1.0f / (1.0f + exp_f(-(beta * x))); }
 
+// x' = x * swish_gate, and dx'/dx
+inline float swish(float x, float beta) { return x * swish_gate(x, beta); }
+inline float swish_slope(float x, float beta) {
+  const float sig = swish_gate(x, beta);
+  return sig + x * beta * sig * (1.0f - sig);
+}
+
 // the spike count and the potential it consumes, in the step form's order of operations
 template <int64_t P>
 inline void map_spikes(float m, float v, float q, float lq, float& s, float& reset) {
@@ -508,6 +515,7 @@ inline void map_spikes(float m, float v, float q, float lq, float& s, float& res
   }
 }
 
+// SSP and linear MSP: one pass over a step's elements (the SFA pattern has its own two, below)
 template <int64_t P, bool SWISH>
 void map_forward_impl(const float* xp, const float* s0p, const float* vp, const float* qp, const float* lqp,
                       const float* dp, float* op, float* mp, float* sTp, int64_t T, int64_t N, float beta) {
@@ -520,12 +528,8 @@ void map_forward_impl(const float* xp, const float* s0p, const float* vp, const 
       const int64_t base = t * N + j0;
       const float* __restrict x_t = xp + base;
       float *__restrict o_t = op + base, *__restrict m_t = mp + base;
-      // GCC still counts more than ten possible aliases here (the SFA pattern's longer body), so it is told
-      #pragma GCC ivdep
       for (int64_t j = 0; j < n; ++j) {
-        float xt = x_t[j];
-        if constexpr (SWISH) xt = xt * swish_gate(xt, beta);
-        const float m = u[j] + xt;
+        const float m = u[j] + (SWISH ? swish(x_t[j], beta) : x_t[j]);
         float s, reset;
         map_spikes<P>(m, v_b[j], q_b[j], lq_b[j], s, reset);
         o_t[j] = s;
@@ -541,12 +545,140 @@ void map_forward_impl(const float* xp, const float* s0p, const float* vp, const 
 //   g_reset = -g_u d ; g_n = [m > 0] (g_s + g_reset dreset/ds)
 //   dL/dm = g_u d + g_n dn/dm (+ g_reset s for SSP) = dL/dx' = dL/du_{t-1} ; dL/dx = dL/dx' dx'/dx
 //   dL/dv, dL/dq, dL/dd per element, summed over t: g_n dn/dv + g_reset dreset/dv, the same for q, g_u (m - reset)
-template <int64_t P, bool SWISH>
+// (dL/dv and dL/dq only where VQ: they are zero otherwise)
+template <int64_t P, bool SWISH, bool VQ>
 void map_backward_impl(const float* go, const float* guT, const float* mp, const float* xp, const float* vp,
                        const float* qp, const float* lqp, const float* dp, float* gx, float* gu0, float* gvp,
                        float* gqp, float* gdp, int64_t T, int64_t N, float beta) {
+  static_assert(P != MAP_SFA, "SFA: sfa_backward_impl");
   for_blocks(N, [&](int64_t j0, int64_t n) {
-    float gu[BLOCK], gv[BLOCK], gq[BLOCK], gd[BLOCK];
+    float gu[BLOCK], gv[BLOCK], gd[BLOCK];
+    for (int64_t j = 0; j < n; ++j) {
+      gu[j] = guT ? guT[j0 + j] : 0.0f;
+      gv[j] = gd[j] = 0.0f;
+    }
+    const float* __restrict v_b = vp + j0;
+    const float* __restrict d_b = dp + j0;
+    for (int64_t t = T - 1; t >= 0; --t) {
+      const int64_t base = t * N + j0;
+      const float *__restrict m_t = mp + base, *__restrict go_t = go + base;
+      const float* __restrict x_t = SWISH ? xp + base : nullptr;
+      float* __restrict gx_t = gx + base;
+      for (int64_t j = 0; j < n; ++j) {
+        const float m = m_t[j], v = v_b[j], d = d_b[j];
+        float s, reset;
+        map_spikes<P>(m, v, 0.0f, 0.0f, s, reset);
+        const bool active = m > 0.0f;
+        const float relu = active ? m : 0.0f;
+        const float g_s = go_t[j];  // read unconditionally: the select below then vectorises
+        const float g_reset = -(gu[j] * d);
+        gd[j] += gu[j] * (m - reset);
+        float gm = gu[j] * d;
+        const float gn = active ? g_s + g_reset * (P == MAP_SSP ? m : v) : 0.0f;
+        gm += gn / v;
+        if constexpr (P == MAP_SSP) gm += g_reset * s;
+        if constexpr (VQ) gv[j] += gn * (-relu / (v * v)) + (P == MAP_LINEAR ? g_reset * s : 0.0f);
+        gx_t[j] = SWISH ? gm * swish_slope(x_t[j], beta) : gm;
+        gu[j] = gm;
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      gu0[j0 + j] = gu[j];
+      gvp[j0 + j] = gv[j];
+      gqp[j0 + j] = 0.0f;
+      gdp[j0 + j] = gd[j];
+    }
+  });
+}
+
+// SFA. The count needs a log and a power per element and step, but an element with relu(m) / v < SFA_QUIET fires
+// nothing: there n < 1 by a margin (relative, at least 7e-5 for any q below 1e6) far above the 2 ulp of the log,
+// for every q >= 1.001 that the clamp allows; its reset is exactly 0. Most elements of a step are such. So SFA runs
+// a step in two passes: every element as if quiet (s = 0, q^s = 1; vectorised, with neither log nor power), then
+// the others, gathered into dense rows (so that the full count vectorises too), in full. Every value is the
+// one-pass loop's: the same operations in the same order.
+constexpr float SFA_QUIET = 0.999f;
+
+inline bool sfa_quiet(float m, float v) { return (m > 0.0f ? m : 0.0f) / v < SFA_QUIET; }
+
+// the indices j < n where quiet[j] is 0, in order; returns how many. Eight flags at a time (quiet has room for a
+// multiple of 8, the flags past n set): a word of eight quiet elements costs one test, the others one step each.
+inline int64_t not_quiet(uint8_t* quiet, int64_t n, int32_t* list) {
+  constexpr uint64_t ONES = 0x0101010101010101ull;
+  for (int64_t j = n; j < (n + 7) / 8 * 8; ++j) quiet[j] = 1;
+  int64_t count = 0;
+  for (int64_t j = 0; j < n; j += 8) {
+    uint64_t word;
+    std::memcpy(&word, quiet + j, sizeof word);
+    for (uint64_t left = ~word & ONES; left; left &= left - 1)
+      list[count++] = static_cast<int32_t>(j + __builtin_ctzll(left) / 8);
+  }
+  return count;
+}
+
+template <bool SWISH>
+void sfa_forward_impl(const float* xp, const float* s0p, const float* vp, const float* qp, const float* lqp,
+                      const float* dp, float* op, float* mp, float* sTp, int64_t T, int64_t N, float beta) {
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float u[BLOCK];
+    uint8_t quiet[BLOCK];
+    int32_t list[BLOCK];
+    float fm[BLOCK], fv[BLOCK], fq[BLOCK], flq[BLOCK], fs[BLOCK], freset[BLOCK];  // the listed elements
+    for (int64_t j = 0; j < n; ++j) u[j] = s0p ? s0p[j0 + j] : 0.0f;
+    const float *__restrict v_b = vp + j0, *__restrict q_b = qp + j0, *__restrict lq_b = lqp + j0;
+    const float* __restrict d_b = dp + j0;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t base = t * N + j0;
+      const float* __restrict x_t = xp + base;
+      float *__restrict o_t = op + base, *__restrict m_t = mp + base;
+      for (int64_t j = 0; j < n; ++j) {  // as if quiet: s = 0, reset = 0
+        const float m = u[j] + (SWISH ? swish(x_t[j], beta) : x_t[j]);
+        quiet[j] = sfa_quiet(m, v_b[j]);
+        o_t[j] = 0.0f;
+        m_t[j] = m;
+        u[j] = m * d_b[j];
+      }
+      const int64_t count = not_quiet(quiet, n, list);
+      for (int64_t k = 0; k < count; ++k) {
+        const int64_t j = list[k];
+        fm[k] = m_t[j], fv[k] = v_b[j], fq[k] = q_b[j], flq[k] = lq_b[j];
+      }
+      for (int64_t k = 0; k < count; ++k) map_spikes<MAP_SFA>(fm[k], fv[k], fq[k], flq[k], fs[k], freset[k]);
+      for (int64_t k = 0; k < count; ++k) {
+        const int64_t j = list[k];
+        o_t[j] = fs[k];
+        u[j] = (fm[k] - freset[k]) * d_b[j];
+      }
+    }
+    for (int64_t j = 0; j < n; ++j) sTp[j0 + j] = u[j];
+  });
+}
+
+// SFA's terms of the backward through the count s (qs = q^s), added to dL/dm (gm) and, where VQ, dL/dv and dL/dq
+template <bool VQ>
+inline void sfa_count_terms(float m, float v, float q, float lq, float s, float qs, float g_s, float g_reset,
+                            float& gm, float& gv, float& gq) {
+  const bool active = m > 0.0f;
+  const float relu = active ? m : 0.0f;
+  const float qm1 = q - 1.0f, y = relu / v * qm1 + 1.0f, inv = 1.0f / (y * lq);
+  const float gn = active ? g_s + g_reset * (v * qs * lq / qm1) : 0.0f;
+  gm += gn * (inv * qm1 / v);
+  if constexpr (VQ) {
+    gv += gn * (-inv * qm1 * relu / (v * v)) + g_reset * ((qs - 1.0f) / qm1);
+    gq += gn * (inv * (relu / v) - log_f(y) / (lq * lq * q)) +
+          g_reset * (v * (s * qs / q * qm1 - (qs - 1.0f)) / (qm1 * qm1));
+  }
+}
+
+template <bool SWISH, bool VQ>
+void sfa_backward_impl(const float* go, const float* guT, const float* mp, const float* xp, const float* vp,
+                       const float* qp, const float* lqp, const float* dp, float* gx, float* gu0, float* gvp,
+                       float* gqp, float* gdp, int64_t T, int64_t N, float beta) {
+  for_blocks(N, [&](int64_t j0, int64_t n) {
+    float gu[BLOCK], gu_next[BLOCK], gv[BLOCK], gq[BLOCK], gd[BLOCK], slope[BLOCK];
+    uint8_t quiet[BLOCK];
+    int32_t list[BLOCK];
+    float fm[BLOCK], fv[BLOCK], fq[BLOCK], flq[BLOCK], fd[BLOCK], fgu[BLOCK], fgs[BLOCK];  // the listed elements
     for (int64_t j = 0; j < n; ++j) {
       gu[j] = guT ? guT[j0 + j] : 0.0f;
       gv[j] = gq[j] = gd[j] = 0.0f;
@@ -558,39 +690,46 @@ void map_backward_impl(const float* go, const float* guT, const float* mp, const
       const float *__restrict m_t = mp + base, *__restrict go_t = go + base;
       const float* __restrict x_t = SWISH ? xp + base : nullptr;
       float* __restrict gx_t = gx + base;
-      for (int64_t j = 0; j < n; ++j) {
-        const float m = m_t[j], v = v_b[j], d = d_b[j];
-        const float q = q_b[j], lq = lq_b[j];
-        float s, reset;
-        map_spikes<P>(m, v, q, lq, s, reset);
-        const bool active = m > 0.0f;
-        const float relu = active ? m : 0.0f;
-        const float g_s = go_t[j];  // read unconditionally: the select below then vectorises
+      for (int64_t j = 0; j < n; ++j) {  // as if quiet: s = 0, q^s = 1, reset = 0
+        const float m = m_t[j], d = d_b[j];
+        const bool is_quiet = sfa_quiet(m, v_b[j]);
         const float g_reset = -(gu[j] * d);
-        gd[j] += gu[j] * (m - reset);
-        float gm = gu[j] * d;
-        if constexpr (P == MAP_SFA) {
-          const float qm1 = q - 1.0f, y = relu / v * qm1 + 1.0f, inv = 1.0f / (y * lq);
-          const float qs = exp_f(s * lq);
-          const float gn = active ? g_s + g_reset * (v * qs * lq / qm1) : 0.0f;
-          gm += gn * (inv * qm1 / v);
-          gv[j] += gn * (-inv * qm1 * relu / (v * v)) + g_reset * ((qs - 1.0f) / qm1);
-          gq[j] += gn * (inv * (relu / v) - log_f(y) / (lq * lq * q)) +
-                   g_reset * (v * (s * qs / q * qm1 - (qs - 1.0f)) / (qm1 * qm1));
-        } else {
-          const float gn = active ? g_s + g_reset * (P == MAP_SSP ? m : v) : 0.0f;
-          gm += gn / v;
-          if constexpr (P == MAP_SSP) gm += g_reset * s;
-          gv[j] += gn * (-relu / (v * v)) + (P == MAP_LINEAR ? g_reset * s : 0.0f);
+        float gm = gu[j] * d, gv_t = 0.0f, gq_t = 0.0f;
+        sfa_count_terms<VQ>(m, v_b[j], q_b[j], lq_b[j], 0.0f, 1.0f, go_t[j], g_reset, gm, gv_t, gq_t);
+        // the sums over t take a quiet element's terms here, the others' below
+        gd[j] += is_quiet ? gu[j] * m : 0.0f;
+        if constexpr (VQ) {
+          gv[j] += is_quiet ? gv_t : 0.0f;
+          gq[j] += is_quiet ? gq_t : 0.0f;
         }
-        if constexpr (SWISH) {
-          const float xt = x_t[j], sig = swish_gate(xt, beta);
-          gx_t[j] = gm * (sig + xt * beta * sig * (1.0f - sig));
-        } else {
-          gx_t[j] = gm;
-        }
-        gu[j] = gm;
+        if constexpr (SWISH) slope[j] = swish_slope(x_t[j], beta);
+        gx_t[j] = SWISH ? gm * slope[j] : gm;
+        gu_next[j] = gm;
+        quiet[j] = is_quiet;
       }
+      const int64_t count = not_quiet(quiet, n, list);
+      for (int64_t k = 0; k < count; ++k) {
+        const int64_t j = list[k];
+        fm[k] = m_t[j], fv[k] = v_b[j], fq[k] = q_b[j], flq[k] = lq_b[j], fd[k] = d_b[j];
+        fgu[k] = gu[j], fgs[k] = go_t[j];
+      }
+      for (int64_t k = 0; k < count; ++k) {  // in full; then fgu holds dL/dm, fd, fv, fq the step's terms
+        float s, reset;
+        map_spikes<MAP_SFA>(fm[k], fv[k], fq[k], flq[k], s, reset);
+        const float g_reset = -(fgu[k] * fd[k]);
+        float gm = fgu[k] * fd[k], gv_t = 0.0f, gq_t = 0.0f;
+        sfa_count_terms<VQ>(fm[k], fv[k], fq[k], flq[k], s, exp_f(s * flq[k]), fgs[k], g_reset, gm, gv_t, gq_t);
+        fd[k] = fgu[k] * (fm[k] - reset);
+        fgu[k] = gm, fv[k] = gv_t, fq[k] = gq_t;
+      }
+      for (int64_t k = 0; k < count; ++k) {
+        const int64_t j = list[k];
+        gd[j] += fd[k];
+        if constexpr (VQ) gv[j] += fv[k], gq[j] += fq[k];
+        gx_t[j] = SWISH ? fgu[k] * slope[j] : fgu[k];
+        gu_next[j] = fgu[k];
+      }
+      std::memcpy(gu, gu_next, sizeof(float) * n);
     }
     for (int64_t j = 0; j < n; ++j) {
       gu0[j0 + j] = gu[j];
@@ -601,15 +740,20 @@ void map_backward_impl(const float* go, const float* guT, const float* mp, const
   });
 }
 
+// run(P, swish, vq) with each as a compile-time constant
 template <typename F>
-void dispatch_map(int64_t pattern, bool swish, F&& run) {
-  auto with_swish = [&](auto P) {
-    if (swish) run(P, std::true_type{});
-    else run(P, std::false_type{});
+void dispatch_map(int64_t pattern, bool swish, bool vq, F&& run) {
+  auto with_flags = [&](auto P) {
+    auto with_vq = [&](auto S) {
+      if (vq) run(P, S, std::true_type{});
+      else run(P, S, std::false_type{});
+    };
+    if (swish) with_vq(std::true_type{});
+    else with_vq(std::false_type{});
   };
-  if (pattern == MAP_SFA) with_swish(std::integral_constant<int64_t, MAP_SFA>{});
-  else if (pattern == MAP_LINEAR) with_swish(std::integral_constant<int64_t, MAP_LINEAR>{});
-  else with_swish(std::integral_constant<int64_t, MAP_SSP>{});
+  if (pattern == MAP_SFA) with_flags(std::integral_constant<int64_t, MAP_SFA>{});
+  else if (pattern == MAP_LINEAR) with_flags(std::integral_constant<int64_t, MAP_LINEAR>{});
+  else with_flags(std::integral_constant<int64_t, MAP_SSP>{});
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> map_forward(const at::Tensor& x, const std::optional<at::Tensor>& s0,
@@ -621,11 +765,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> map_forward(const at::Tensor& x, 
   at::Tensor out = at::empty(x.sizes(), x.options());
   at::Tensor saved = empty_f32(x.sizes(), x);
   at::Tensor sT = empty_f32(x.sizes().slice(1), x);
-  dispatch_map(pattern, swish, [&](auto P, auto S) {
-    map_forward_impl<decltype(P)::value, decltype(S)::value>(
-        x.data_ptr<float>(), opt_ptr(s0), v_th.data_ptr<float>(), or_ptr(q, v_th), or_ptr(log_q, v_th),
-        decay.data_ptr<float>(),
-        out.data_ptr<float>(), saved.data_ptr<float>(), sT.data_ptr<float>(), T, N, static_cast<float>(filter_beta));
+  dispatch_map(pattern, swish, false, [&](auto P, auto S, auto) {
+    constexpr int64_t p = decltype(P)::value;
+    constexpr bool sw = decltype(S)::value;
+    constexpr auto forward = p == MAP_SFA ? sfa_forward_impl<sw> : map_forward_impl<p == MAP_SFA ? MAP_SSP : p, sw>;
+    forward(x.data_ptr<float>(), opt_ptr(s0), v_th.data_ptr<float>(), or_ptr(q, v_th), or_ptr(log_q, v_th),
+            decay.data_ptr<float>(), out.data_ptr<float>(), saved.data_ptr<float>(), sT.data_ptr<float>(), T, N,
+            static_cast<float>(filter_beta));
   });
   return {out, saved, sT};
 }
@@ -634,16 +780,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> map_backw
     const at::Tensor& g_out, const std::optional<at::Tensor>& g_sT, const at::Tensor& saved,
     const std::optional<at::Tensor>& x, const at::Tensor& v_th, const std::optional<at::Tensor>& q,
     const std::optional<at::Tensor>& log_q, const at::Tensor& decay, int64_t pattern, bool swish,
-    double filter_beta) {
+    double filter_beta, bool need_vq) {
   const int64_t T = steps(g_out), N = step_numel(g_out);
   at::Tensor g_x = at::empty(g_out.sizes(), g_out.options());
   at::Tensor g_s0 = empty_f32(g_out.sizes().slice(1), g_out);
   at::Tensor g_v = empty_f32({N}, g_out), g_q = empty_f32({N}, g_out), g_d = empty_f32({N}, g_out);
-  dispatch_map(pattern, swish, [&](auto P, auto S) {
-    map_backward_impl<decltype(P)::value, decltype(S)::value>(
-        g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), opt_ptr(x), v_th.data_ptr<float>(),
-        or_ptr(q, v_th), or_ptr(log_q, v_th), decay.data_ptr<float>(), g_x.data_ptr<float>(), g_s0.data_ptr<float>(),
-        g_v.data_ptr<float>(), g_q.data_ptr<float>(), g_d.data_ptr<float>(), T, N, static_cast<float>(filter_beta));
+  dispatch_map(pattern, swish, need_vq, [&](auto P, auto S, auto VQ) {
+    constexpr int64_t p = decltype(P)::value;
+    constexpr bool sw = decltype(S)::value, vq = decltype(VQ)::value;
+    constexpr auto backward =
+        p == MAP_SFA ? sfa_backward_impl<sw, vq> : map_backward_impl<p == MAP_SFA ? MAP_SSP : p, sw, vq>;
+    backward(g_out.data_ptr<float>(), opt_ptr(g_sT), saved.data_ptr<float>(), opt_ptr(x), v_th.data_ptr<float>(),
+             or_ptr(q, v_th), or_ptr(log_q, v_th), decay.data_ptr<float>(), g_x.data_ptr<float>(),
+             g_s0.data_ptr<float>(), g_v.data_ptr<float>(), g_q.data_ptr<float>(), g_d.data_ptr<float>(), T, N,
+             static_cast<float>(filter_beta));
   });
   return {g_x, g_s0, g_v, g_q, g_d};
 }
@@ -667,7 +817,8 @@ TORCH_LIBRARY(snn_cpu, m) {
   m.def("map_forward(Tensor x, Tensor? s0, Tensor v_th, Tensor? q, Tensor? log_q, Tensor decay, int pattern, "
         "bool swish, float filter_beta) -> (Tensor, Tensor, Tensor)");
   m.def("map_backward(Tensor g_out, Tensor? g_sT, Tensor saved, Tensor? x, Tensor v_th, Tensor? q, Tensor? log_q, "
-        "Tensor decay, int pattern, bool swish, float filter_beta) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+        "Tensor decay, int pattern, bool swish, float filter_beta, bool need_vq) "
+        "-> (Tensor, Tensor, Tensor, Tensor, Tensor)");
 }
 
 TORCH_LIBRARY_IMPL(snn_cpu, CPU, m) {

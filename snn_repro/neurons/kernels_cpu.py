@@ -112,7 +112,7 @@ def _register_fakes() -> None:
         return torch.empty_like(x), torch.empty_like(x, dtype=torch.float32), x.new_empty(step_shape(x))
 
     @torch.library.register_fake(lib + "map_backward")
-    def _(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, filter_beta):
+    def _(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, filter_beta, need_vq):
         n = (step_shape(g_out).numel(),)
         return (torch.empty_like(g_out), g_out.new_empty(step_shape(g_out)), g_out.new_empty(n), g_out.new_empty(n),
                 g_out.new_empty(n))

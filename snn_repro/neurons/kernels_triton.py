@@ -280,7 +280,7 @@ if triton is not None:
     @triton.jit
     def _map_backward_kernel(go_ptr, guT_ptr, saved_ptr, x_ptr, v_ptr, q_ptr, lq_ptr, d_ptr, gx_ptr, gu0_ptr, gv_ptr,
                              gq_ptr, gd_ptr, T, N, beta, HAS_GST: tl.constexpr, PATTERN: tl.constexpr,
-                             SWISH: tl.constexpr, BLOCK: tl.constexpr):
+                             SWISH: tl.constexpr, NEED_VQ: tl.constexpr, BLOCK: tl.constexpr):
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < N
         gu = _initial(guT_ptr, offs, mask, HAS_GST, BLOCK)
@@ -304,17 +304,20 @@ if triton is not None:
                 inv = 1.0 / (y * lq)
                 gn = tl.where(active, go + g_reset * (v * qs * lq / qm1), 0.0)
                 gm += gn * (inv * qm1 / v)
-                gv += gn * (-inv * qm1 * relu / (v * v)) + g_reset * ((qs - 1.0) / qm1)
-                gq += gn * (inv * (relu / v) - tl.log(y) / (lq * lq * q)) + g_reset * (
-                    v * (s * qs / q * qm1 - (qs - 1.0)) / (qm1 * qm1))
+                if NEED_VQ:
+                    gv += gn * (-inv * qm1 * relu / (v * v)) + g_reset * ((qs - 1.0) / qm1)
+                    gq += gn * (inv * (relu / v) - tl.log(y) / (lq * lq * q)) + g_reset * (
+                        v * (s * qs / q * qm1 - (qs - 1.0)) / (qm1 * qm1))
             elif PATTERN == 1:
                 gn = tl.where(active, go + g_reset * v, 0.0)
                 gm += gn / v
-                gv += gn * (-relu / (v * v)) + g_reset * s
+                if NEED_VQ:
+                    gv += gn * (-relu / (v * v)) + g_reset * s
             else:
                 gn = tl.where(active, go + g_reset * m, 0.0)
                 gm += gn / v + g_reset * s
-                gv += gn * (-relu / (v * v))
+                if NEED_VQ:
+                    gv += gn * (-relu / (v * v))
             if SWISH:
                 xt = tl.load(x_ptr + idx, mask=mask, other=0.0)
                 sig = _swish_gate(xt, beta)
@@ -424,7 +427,7 @@ def map_forward(x, s0, v_th, q, log_q, decay, pattern, swish, filter_beta):
     return out, saved, sT
 
 
-def map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, filter_beta):
+def map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, filter_beta, need_vq):
     T, N = g_out.shape[0], _step_numel(g_out)
     g_x = torch.empty_like(g_out)
     g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
@@ -433,5 +436,5 @@ def map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, f
     _map_backward_kernel[_grid(N)](
         g_out, d if g_sT is None else g_sT, saved, d if x is None else x, v_th, d if q is None else q,
         d if log_q is None else log_q, decay, g_x, g_s0, g_v, g_q, g_d, T, N, float(filter_beta),
-        HAS_GST=g_sT is not None, PATTERN=int(pattern), SWISH=bool(swish), BLOCK=BLOCK)
+        HAS_GST=g_sT is not None, PATTERN=int(pattern), SWISH=bool(swish), NEED_VQ=bool(need_vq), BLOCK=BLOCK)
     return g_x, g_s0, g_v, g_q, g_d

@@ -1,5 +1,7 @@
 """Fused sequence forms of BPSA, AIA, PLIF and MAP-SNN against their reference loops over ``step``: values, and
 gradients of the input, the initial state and every parameter, on random inputs."""
+import math
+
 import pytest
 import torch
 
@@ -130,6 +132,40 @@ def test_map(pattern, input_filter, with_state, size, kernel_backend):
     exact = kernel_backend == "python" or (pattern != "sfa" and input_filter == "none")
     # the parameters' gradients are sums of T * B terms of both signs, summed in another order
     compare(make, rand_seq(low=-1.0, high=4.0), with_state, atol=1e-5, exact_state=exact)
+
+
+@pytest.mark.parametrize("pattern", ["ssp", "linear", "sfa"])
+@pytest.mark.parametrize("low, high", [(-1.0, 4.0), (-0.5, 1.2)])  # most elements firing / most quiet
+def test_map_with_only_the_decay_learned(pattern, low, high):
+    # the tables' setting (Vth and q constant): the kernels then skip the sums of dL/dVth and dL/dq
+    def make():
+        return mapsnn.MAPNeuron(pattern=pattern, size=(4, 2, 2), threshold=1.0, q=1.5, decay=0.5,
+                                learn_threshold=False, learn_q=False, learn_decay=True)
+
+    compare(make, rand_seq(low=low, high=high), with_state=True, atol=1e-5, exact_state=pattern != "sfa")
+
+
+def test_map_sfa_near_the_quiet_bound():
+    # the SFA kernels take an element with relu(m) / Vth < 0.999 as firing nothing without computing its count;
+    # potentials from just below that bound to just below Vth (where the count would become 1)
+    v_th = 1.25
+    ratio = torch.linspace(0.9980, 0.9995, 48).view(1, 3, 4, 2, 2)
+    x = torch.cat([ratio * v_th, rand_seq(T=4, low=-0.2, high=0.3)])  # the later steps add a little each
+
+    def make():
+        return mapsnn.MAPNeuron(pattern="sfa", size=(4, 2, 2), threshold=v_th, q=1.2, decay=1.0,
+                                learn_threshold=True, learn_q=True, learn_decay=False)
+
+    compare(make, x, with_state=False, atol=1e-4, exact_state=False)
+
+
+def test_sfa_quiet_bound_leaves_a_margin_above_rounding():
+    # why 0.999 is safe for any q the clamp allows (q >= 1.001): at the largest float below it, n* stays below 1
+    # by far more than the few ulp by which two libraries' log differ
+    q = torch.logspace(math.log10(1.001), 6, 2000)
+    below = torch.nextafter(torch.tensor(0.999), torch.tensor(0.0))
+    n = torch.log(below * (q - 1) + 1) / torch.log(q)
+    assert (1 - n).min() > 5e-5
 
 
 @pytest.mark.parametrize("pattern", ["ssp", "linear", "sfa"])
