@@ -16,7 +16,7 @@ input, then full-size forward + backward repeated until a repetition takes almos
 --steady-runs), the order of the two T alternating from round to round, so that the load of the shared machine
 falls on both alike. Reported: the median over the rounds at each T of the steady repetition, and the ratio of the
 medians; beside it the same for the first (cold) repetition and its kernel time. (Part 1's rows are the best of
-three at the short T and one run at the long T: not for this ratio.)
+three at the short T and one run or the median of a few at the long T: not for this ratio.)
 With --growth-only, only part 3 runs; its rows replace the growth rows and section of the existing .csv and .md
 (the CSV rows of part 3 have impl "<impl> [growth]"), and the .md says which run each part comes from.
 
@@ -451,7 +451,7 @@ def main(argv=None) -> None:
     # one intra-op thread by default: on a machine shared with other jobs, 2 OpenMP threads spin-wait on each
     # other and every implementation slows down erratically (measured 20x on a loaded 2-core machine)
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads of every configuration")
-    ap.add_argument("--target-repeats", type=int, default=3, help="runs of the LIF pair of the speed target")
+    ap.add_argument("--target-repeats", type=int, default=3, help="runs at the long T of each fused row and its spikingjelly row (the speed targets)")
     ap.add_argument("--growth-rounds", type=int, default=5, help="rounds of part 3 (backward time growth)")
     ap.add_argument("--growth-impls", default="fused",
                     help="comma-separated implementations of part 3: " + ", ".join(GROWTH_IMPLS))
@@ -495,11 +495,13 @@ def main(argv=None) -> None:
             for T in Ts:
                 jobs.append({"kind": "neuron", "impl": impl, "neuron": name, "T": T, "shape": shape,
                              "reps": 3 if T == Ts[0] else 1})
-    # the speed target compares two single runs on a machine shared with other jobs: repeat that pair, interleaved
-    # (the table reports the median of the runs and the peak of the largest)
+    # the speed targets (x limit, x sj) compare single runs at the long T on a machine shared with other jobs: repeat
+    # every fused row there and the spikingjelly rows it is compared with, interleaved (the table reports the
+    # median of the runs and the peak of the largest)
     for _ in range(args.target_repeats - 1):
-        for impl in [i for i in (OURS_FUSED, SJ) if i in impls]:
-            jobs.append({"kind": "neuron", "impl": impl, "neuron": "LIF", "T": Ts[1], "shape": shape, "reps": 1})
+        for name in [n.strip() for n in args.neurons.split(",") if n.strip()]:
+            for impl in [i for i in [OURS_FUSED] + [SJ] * (SJ in PEERS.get(name, [])) if i in impls]:
+                jobs.append({"kind": "neuron", "impl": impl, "neuron": name, "T": Ts[1], "shape": shape, "reps": 1})
     if not args.skip_vgg7:
         t_small, t_big = (4, 20) if args.quick else (10, 100)
         every_big = 20 if not args.quick else 5
@@ -649,8 +651,10 @@ def write_results(stem: Path, rows, notes, shape, Ts, vgg_batch, wall_s, argv, e
              f"{env['load'][0]:.1f} at the start, {env['load'][1]:.1f} at the end (other jobs share the machine: "
              "compare rows with each other, not with other runs).", "",
              "Method: every row is a fresh process. fwd_s / bwd_s: wall time of the forward and of the backward "
-             "(best of 3 at the short T, one run at the long T: a different method at the two T, so the table is "
-             "not for reading off the growth with T; see \"Backward time growth\"). peak_mb: resident-set high-water mark during the "
+             "(best of 3 at the short T; at the long T the median of --target-repeats runs, each a fresh process, "
+             "for the fused rows and the spikingjelly rows they are compared with, one run for the others: a "
+             "different method at the two T, so the table is not for reading off the growth with T; see "
+             "\"Backward time growth\"). peak_mb: resident-set high-water mark during the "
              "measured steps minus the resident set just before them (the high-water mark is reset through "
              "/proc/self/clear_refs once the inputs exist), so the inputs x and g are not counted, x.grad is.", "",
              f"## One neuron layer, input [T, {', '.join(map(str, shape))}]", "",
