@@ -11,6 +11,7 @@ the dataset's shape). ``???`` left unset fails.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -138,6 +139,9 @@ RANGES = {
     "scheduler.warmup_epochs": (0, None, True, None),
     "learning_rule.time_block": (1, None, True, None),  # ASF-BP: simulated steps per launch
 }
+# environment variables that choose how the program runs, and their values (snn_repro/neurons/fused.py,
+# snn_repro/neurons/kernels_cpu.py)
+ENVIRONMENT = {"SNN_REPRO_NEURON_KERNELS": ("auto", "python", "cpu", "triton"), "SNN_REPRO_CPU_KERNELS": ("0", "1")}
 FRAME_ENCODERS = {"Frames"}
 ASF_RULES = {"ASF"}
 ASF_NEURONS = {"LIF", "IF"}  # and their subclasses (AIA), if they have no learnable parameters
@@ -304,6 +308,9 @@ def validate(cfg: DictConfig) -> None:
                   "augmentation"):
         if group in cfg:
             _walk_targets(cfg[group], group, errors)
+    for name, allowed in ENVIRONMENT.items():
+        if name in os.environ and os.environ[name] not in allowed:
+            errors.append(f"environment variable {name}: {os.environ[name]!r} is not one of {list(allowed)}")
     if not errors:  # what the groups need of each other, once each is well-formed
         _check_cross_group(cfg, errors)
     if errors:

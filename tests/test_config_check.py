@@ -50,6 +50,15 @@ def test_bad_value_is_named_with_what_is_allowed(overrides, expected):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("name, value", [("SNN_REPRO_NEURON_KERNELS", "trition"), ("SNN_REPRO_CPU_KERNELS", "off")])
+def test_bad_environment_variable_is_named(name, value, monkeypatch):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"environment variable {name}: '{value}' is not one of"):
+        validate(compose_config([]))
+    monkeypatch.setenv(name, "python" if name == "SNN_REPRO_NEURON_KERNELS" else "0")
+    validate(compose_config([]))
+
+
 @pytest.mark.parametrize("overrides", [
     ["+experiment=asf/mnist_if"], ["+experiment=aia/demo_ndigits"], ["learning_rule=asf", "arch.bias=false"],
     ["dataset=ndigits", "encoder=frames", "arch=convnet", "neuron=aia", "learning_rule=asf"],  # the README's

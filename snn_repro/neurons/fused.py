@@ -26,6 +26,7 @@ import torch
 
 from snn_repro.neurons import base
 from snn_repro.neurons.base import Neuron
+from snn_repro.schema import ENVIRONMENT
 from snn_repro.neurons.surrogate import SURROGATE_GRADS
 
 
@@ -47,7 +48,7 @@ def reference_steps():
 # --- where the loop over T runs -------------------------------------------------------------------------------------
 # "auto": the CPU kernels for CPU tensors, Triton for CUDA tensors (when each is there), else Python;
 # "python" / "cpu" / "triton" force one (tests and benchmarks; "triton" on CPU tensors needs TRITON_INTERPRET=1).
-BACKENDS = ("auto", "python", "cpu", "triton")
+BACKENDS = ENVIRONMENT["SNN_REPRO_NEURON_KERNELS"]
 _backend = os.environ.get("SNN_REPRO_NEURON_KERNELS", "auto")
 
 
@@ -81,6 +82,9 @@ def kernel_for(x: torch.Tensor):
 
 def prepare_kernels() -> None:
     """Build or load the CPU kernels (once per process) unless the backend is forced to Python."""
+    if _backend not in BACKENDS:  # the program's config check names it first; this is for library use
+        raise ValueError(f"SNN_REPRO_NEURON_KERNELS={_backend!r}: unknown neuron kernel backend; known: "
+                         f"{', '.join(BACKENDS)}")
     if _backend in ("auto", "cpu"):
         from snn_repro.neurons import kernels_cpu
 

@@ -19,6 +19,12 @@ def test_cpu_kernels_are_chosen_for_cpu_float_tensors():
         assert fused.kernel_for(torch.zeros(3, 2)) is None
 
 
+def test_an_unknown_backend_from_the_environment_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(fused, "_backend", "trition")  # as read from SNN_REPRO_NEURON_KERNELS at import
+    with pytest.raises(ValueError, match="SNN_REPRO_NEURON_KERNELS='trition': unknown neuron kernel backend"):
+        LIF()
+
+
 def test_half_input_keeps_a_float32_state():
     # bfloat16 currents straight into the fused function are summed into a float32 potential: spikes and state
     # equal the float32 run on the same values
