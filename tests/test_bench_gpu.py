@@ -1,0 +1,26 @@
+"""scripts/bench_gpu.py, the one command a GPU user runs, end to end on the CPU (its --device cpu smoke mode):
+every section is written, with a row for every case, and no case fails."""
+import csv
+import subprocess
+import sys
+
+from snn_repro.results import ROOT
+
+
+def test_the_gpu_benchmark_runs_every_case_on_the_cpu(tmp_path):
+    out = tmp_path / "gpu"
+    r = subprocess.run([sys.executable, str(ROOT / "scripts/bench_gpu.py"), "--device", "cpu", "--reps", "1",
+                        "--recordings", "4", "--events", "2000", "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert not [row for row in rows if row["error"]], [row for row in rows if row["error"]]
+    assert all(float(row["seconds"]) > 0 for row in rows)
+    fused = {row["case"] for row in rows if row["section"] == "neuron" and row["what"] == "snn_repro fused, kernels"}
+    assert fused == {"IF", "LIF", "BPSA", "BPSA+BPTA", "AIA", "CachedAIA", "PLIF", "MAP-SSP", "MAP-MSP", "MAP-SFA"}
+    vgg7 = {row["what"] for row in rows if row["section"] == "vgg7"}
+    assert {"BPTT", "ASF-BP, scale-factor refresh", "ASF-BP, factors frozen, time_block=8",
+            "inference (no gradient)"} <= vgg7, vgg7
+    assert len([row for row in rows if row["section"] == "precision"]) == 3
+    assert [row["section"] for row in rows].count("data") == 1
+    assert "CPU smoke run: small shapes, not a GPU result" in out.with_suffix(".md").read_text()
