@@ -178,6 +178,7 @@ def evaluate(path: str | Path, overrides: list[str] = (), which: str = "last", s
         loader = datamodule.split_dataloader(split)
     except ValueError as e:
         raise EvalError(f"--split {split}: {e}") from None
+    module.test_data_split = split  # its evaluation draws are those of that split in training
     logged = trainer.test(module, dataloaders=loader, verbose=False)[0]
     metrics = {k.replace("test/", f"{split}/", 1): float(v) for k, v in logged.items()}
     samples = callbacks[0].samples

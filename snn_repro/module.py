@@ -1,9 +1,11 @@
 """The one LightningModule: network + encoder + learning rule + readout + loss, all composed from config."""
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import lightning as L
+import numpy as np
 import torch
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -48,6 +50,21 @@ class NonFiniteWatch:
 # metric prefixes: `val` is the held-out split carved from train (only when dataset.split.val_fraction > 0),
 # `test_during_fit` the test split evaluated after every epoch, `test` the evaluation after fit
 EVAL_SPLITS = ("train", "val", "test_during_fit", "test")
+DATA_SPLITS = {"val": "val", "test_during_fit": "test", "test": "test"}  # the data each evaluation reads
+
+
+@contextlib.contextmanager
+def evaluation_draws(seed: int, data_split: str, rank: int, batch_idx: int, device: torch.device):
+    """The random draws of one evaluation batch (a Poisson encoder's spikes) from a seed of (run seed, data split,
+    rank, batch), and the random state of training left as it was. The same weights then score the same on the
+    same data whenever they are evaluated: the last epoch's test, the test after fit, ``snn_repro.eval``. (From the
+    running stream, each evaluation drew other spikes: the best test accuracy over epochs could come out below the
+    final weights' own test.)"""
+    code = ("train", "val", "test").index(data_split)
+    state = np.random.SeedSequence([seed, code, rank, batch_idx]).generate_state(1, np.uint64)[0]
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(int(state) & (2**63 - 1))
+        yield
 
 
 class SNNModule(L.LightningModule):
@@ -62,6 +79,7 @@ class SNNModule(L.LightningModule):
             split + "_": MulticlassAccuracy(num_classes, average="micro") for split in EVAL_SPLITS
         })  # "train" etc. clash with nn.Module attributes inside a ModuleDict
         self.config: dict | None = None  # the resolved run config (set by build_module), saved in checkpoints
+        self.test_data_split = "test"  # what the test loop reads (snn_repro.eval can point it at val)
         self.nonfinite = NonFiniteWatch()
 
     def check_finite(self) -> None:
@@ -108,13 +126,16 @@ class SNNModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.rule.eval_scores(self.net, self.encoder, self.as_float(x), self.read)
 
-    def _shared(self, batch, split: str):
+    def _shared(self, batch, split: str, batch_idx: int = 0):
         x, y = batch
         x = self.as_float(x)
         if split == "train":
             scores = self.rule.train_scores(self.net, self.encoder, x, self.read)
         else:
-            scores = self.rule.eval_scores(self.net, self.encoder, x, self.read)
+            data = self.test_data_split if split == "test" else DATA_SPLITS[split]
+            seed = int((self.config or {}).get("seed") or 0)
+            with evaluation_draws(seed, data, self.global_rank, batch_idx, x.device):
+                scores = self.rule.eval_scores(self.net, self.encoder, x, self.read)
         loss = loss_fn(scores, y, **self.loss_cfg)
         self.nonfinite.record(loss, EVAL_SPLITS.index(split), self.current_epoch, self.global_step)
         acc = self.metrics[split + "_"]
@@ -127,14 +148,14 @@ class SNNModule(L.LightningModule):
         return loss
 
     def training_step(self, batch, batch_idx):
-        return self._shared(batch, "train")
+        return self._shared(batch, "train", batch_idx)
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         names = getattr(self.trainer.datamodule, "eval_names", ("test_during_fit",))
-        self._shared(batch, names[dataloader_idx])
+        self._shared(batch, names[dataloader_idx], batch_idx)
 
     def test_step(self, batch, batch_idx):
-        self._shared(batch, "test")
+        self._shared(batch, "test", batch_idx)
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         try:

@@ -110,3 +110,27 @@ def test_export_command_writes_nir_and_onnx(run_dir, tmp_path):
     assert main([str(run_dir), "--format", "onnx", "--batch", "2"]) == 0
     assert (run_dir / "export" / "model.onnx").stat().st_size > 0
     assert main([str(tmp_path / "missing"), "--format", "nir"]) == 1
+
+
+def test_poisson_runs_score_the_same_weights_the_same_everywhere(tmp_path):
+    # a Poisson encoder draws new spikes at every evaluation; they come from a seed of (run seed, data split, rank,
+    # batch), so the last epoch's test during fit, the test after fit and snn_repro.eval agree exactly, and the
+    # best test over epochs is never below the final weights' test
+    # (the test during fit reads limit_val_batches of the test split, the test after fit limit_test_batches)
+    r = run_cli("trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.limit_val_batches=3",
+                "trainer.limit_test_batches=3", "trainer.enable_progress_bar=false", "encoder=poisson",
+                f"paths.log_dir={tmp_path}", "seed=3")
+    assert r.returncode == 0, r.stderr
+    (results,) = list(tmp_path.rglob("results.json"))
+    trained = json.loads(results.read_text())
+    m, history = trained["metrics"], trained["protocols"]["history"]
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert m["last_epoch/test_acc"] == history[-1]["test_during_fit/acc"]
+    assert m["paper_protocol/test_acc"] == max(h["test_during_fit/acc"] for h in history) >= m["last_epoch/test_acc"]
+    held = next(h for h in history if h["epoch"] == m["held_out/epoch"])
+    assert m["held_out/val_acc"] == held["val/acc"] and m["held_out/test_acc"] == held["test_during_fit/acc"]
+    for ckpt, split, want in (("last", "test", m["last_epoch/test_acc"]), ("best", "val", m["held_out/val_acc"])):
+        out = tmp_path / f"{ckpt}-{split}.json"
+        e = run_eval(str(results.parent), "--ckpt", ckpt, "--split", split, "--out", str(out))
+        assert e.returncode == 0, e.stderr
+        assert json.loads(out.read_text())["metrics"][f"{split}/acc"] == pytest.approx(want, abs=1e-7), (ckpt, split)

@@ -34,3 +34,25 @@ def test_history_travels_in_checkpoints():
     again = EpochHistory()
     again.load_state_dict(h.state_dict())
     assert again.history == HISTORY[:2]
+
+
+def test_evaluation_draws_depend_on_their_batch_only_and_leave_training_draws_alone():
+    import torch
+
+    from snn_repro.module import evaluation_draws
+
+    def drawn(*key, consumed=0):
+        torch.rand(consumed)  # whatever training drew before
+        with evaluation_draws(*key, device=torch.device("cpu")):
+            return torch.rand(6)
+
+    key = (7, "test", 0, 4)
+    assert torch.equal(drawn(*key), drawn(*key, consumed=13))
+    for other in ((8, "test", 0, 4), (7, "val", 0, 4), (7, "test", 1, 4), (7, "test", 0, 5)):
+        assert not torch.equal(drawn(*key), drawn(*other)), other
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    with evaluation_draws(*key, device=torch.device("cpu")):
+        torch.rand(100)
+    assert torch.equal(torch.rand(3), expected)  # the training stream goes on as if nothing was evaluated

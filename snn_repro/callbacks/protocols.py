@@ -5,6 +5,9 @@
 - last epoch: the test accuracy of the final weights.
 - held-out protocol: the checkpoint with the best ``val/acc`` (a split carved from train), tested once after fit.
 
+Evaluation draws (a Poisson encoder's spikes) come from a seed of the batch (``snn_repro.module.evaluation_draws``):
+the last epoch's ``test_during_fit/acc`` is the final weights' test accuracy, so the paper protocol is never below it.
+
 ``EpochHistory`` keeps one row per evaluated epoch and travels in every checkpoint, so a resumed run's maximum
 covers the epochs of the process that was killed.
 """
