@@ -13,8 +13,7 @@ class AggregateOnMultirunEnd(Callback):
         if not config.get("table"):
             return
         from snn_repro.tables.aggregate import aggregate
-        from snn_repro.tables.catalog import load_table
+        from snn_repro.tables.catalog import base_of, load_table
 
         table = load_table(f"{config.table.paper}_{config.table.id}")
-        runs = Path(str(config.hydra.sweep.dir))  # <base>/<paper>/<id>/runs
-        aggregate(table, runs.parents[2])
+        aggregate(table, base_of(table, Path(str(config.hydra.sweep.dir))))

@@ -188,6 +188,17 @@ def runs_dir(table: Table, base: Path | None = None) -> Path:
     return Path(base) / table.paper / "runs"
 
 
+def base_of(table: Table, runs: Path) -> Path:
+    """The base (results/, or the smoke or test directory) whose ``runs_dir`` is ``runs``: its inverse."""
+    runs = Path(runs)
+    if runs.resolve() == (RUNS_DIR / table.paper).resolve():
+        return RESULTS_DIR
+    if runs.name == "runs" and runs.parent.name == table.paper:
+        return runs.parent.parent
+    raise ValueError(f"{runs}: not a runs directory of table {table.name} (expected {RUNS_DIR / table.paper} "
+                     f"or <base>/{table.paper}/runs)")
+
+
 def job_dir(table: Table, row: Row, seed: int, base: Path | None = None) -> Path:
     """The stable directory of one job: runs_dir / <row.job> / seed<seed>."""
     return runs_dir(table, base) / row.job / f"seed{seed}"

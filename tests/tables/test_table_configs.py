@@ -93,6 +93,24 @@ def test_demo_sweep_command_line(tmp_path):
                        "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/seed${seed}"]
 
 
+def test_the_end_of_sweep_aggregation_writes_where_the_runner_does(tmp_path, monkeypatch):
+    # the Hydra callback (hydra/callbacks=aggregate) finds the table's base from the sweep directory: results/ for
+    # runs/<paper>, <base> for <base>/<paper>/runs (a smoke run, a test); the runner's own aggregation agrees
+    from snn_repro.tables import callback, catalog
+
+    table = TABLES["demo_t1"]
+    assert catalog.base_of(table, catalog.runs_dir(table)) == catalog.RESULTS_DIR
+    assert catalog.base_of(table, catalog.runs_dir(table, base=tmp_path)) == tmp_path
+    with pytest.raises(ValueError, match="not a runs directory of table demo_t1"):
+        catalog.base_of(table, tmp_path / "elsewhere")
+    written = []
+    monkeypatch.setattr("snn_repro.tables.aggregate.aggregate", lambda t, base: written.append((t.name, base)))
+    sweep = OmegaConf.create({"table": {"paper": "demo", "id": "t1"},
+                              "hydra": {"sweep": {"dir": str(tmp_path / "demo" / "runs")}}})
+    callback.AggregateOnMultirunEnd().on_multirun_end(sweep)
+    assert written == [("demo_t1", tmp_path)]
+
+
 def test_checklist_covers_the_five_papers():
     items = checklist()
     assert set(items) == set(PAPERS)
