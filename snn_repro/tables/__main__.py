@@ -85,6 +85,9 @@ def _main(argv: list[str] | None = None) -> int:
         for t in tables:
             if not t.script:
                 aggregate(t, SMOKE_DIR if args.smoke else None)
+        from snn_repro.tables.leaderboard import write_leaderboard
+
+        write_leaderboard(SMOKE_DIR if args.smoke else None)  # the tables' rows feed it
         return 0
     if args.cmd == "leaderboard":
         from snn_repro.tables.leaderboard import write_leaderboard

@@ -282,6 +282,7 @@ def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base
                 keep_stale: bool) -> int:
     from snn_repro.results import write_json_atomic
     from snn_repro.tables.aggregate import aggregate
+    from snn_repro.tables.leaderboard import write_leaderboard
 
     plan = plan_table(table, seeds, rows, smoke, force, list(extra), base, keep_stale)
     if plan.stale:
@@ -322,6 +323,7 @@ def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base
         print(f"{table.name}: every job is complete under the current config (--force re-runs)")
     if not dry_run:
         aggregate(table, base)
+        write_leaderboard(base)  # the table's rows feed it
         failed = [j for j in table_jobs(table, seeds, rows, base) if j.state == FAILED]
         for j in failed:
             print(f"failed: {table.name} {j.row} seed {j.seed}: {j.error}")

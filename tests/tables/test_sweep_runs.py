@@ -28,6 +28,8 @@ def test_sweep_runs_then_skips_then_forces(tmp_path):
         assert res["config"]["table"]["rows"][row]["paper"] == 90.0  # the table, paper values included, beside it
     md = (tmp_path / "demo" / "t1.md").read_text()
     assert "| LIF | demo/lif | 90.0 |" in md and "(n=1)" in md
+    leaderboard = (tmp_path / "leaderboard.md").read_text()  # refreshed with the table
+    assert "| demo t1 LIF (`demo/lif`) | test/acc |" in leaderboard
 
     second = _run_table(tmp_path)
     assert second.returncode == 0, second.stderr
