@@ -62,7 +62,10 @@ def evaluation_draws(seed: int, data_split: str, rank: int, batch_idx: int, devi
     final weights' own test.)"""
     code = ("train", "val", "test").index(data_split)
     state = np.random.SeedSequence([seed, code, rank, batch_idx]).generate_state(1, np.uint64)[0]
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+    # saved and restored: the CPU's random state, and that of the accelerator the batch is on
+    on_accelerator = device.type != "cpu"
+    with torch.random.fork_rng(devices=[device] if on_accelerator else [],
+                               device_type=device.type if on_accelerator else "cuda"):
         torch.manual_seed(int(state) & (2**63 - 1))
         yield
 
