@@ -1,6 +1,7 @@
 """scripts/bench_gpu.py, the one command a GPU user runs, end to end on the CPU (its --device cpu smoke mode):
 every section is written, with a row for every case, and no case fails."""
 import csv
+import importlib.util
 import subprocess
 import sys
 
@@ -14,8 +15,13 @@ def test_the_gpu_benchmark_runs_every_case_on_the_cpu(tmp_path):
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = list(csv.DictReader(out.with_suffix(".csv").open()))
-    assert not [row for row in rows if row["error"]], [row for row in rows if row["error"]]
-    assert all(float(row["seconds"]) > 0 for row in rows)
+    ours = [row for row in rows if not row["what"].startswith("spikingjelly")]
+    assert not [row for row in ours if row["error"]], [row for row in ours if row["error"]]
+    assert all(float(row["seconds"]) > 0 for row in ours)
+    # the peer's rows say why they did not run where it is not installed (CI installs no peers)
+    peer_missing = importlib.util.find_spec("spikingjelly") is None
+    for row in (row for row in rows if row["what"].startswith("spikingjelly")):
+        assert row["error"].startswith("ModuleNotFoundError") if peer_missing else float(row["seconds"]) > 0, row
     fused = {row["case"] for row in rows if row["section"] == "neuron" and row["what"] == "snn_repro fused, kernels"}
     assert fused == {"IF", "LIF", "BPSA", "BPSA+BPTA", "AIA", "CachedAIA", "PLIF", "MAP-SSP", "MAP-MSP", "MAP-SFA"}
     vgg7 = {row["what"] for row in rows if row["section"] == "vgg7"}
