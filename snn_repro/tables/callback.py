@@ -1,6 +1,7 @@
 """Hydra callback: when a table's multirun ends (whatever its jobs did), aggregate the table."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,4 +17,10 @@ class AggregateOnMultirunEnd(Callback):
         from snn_repro.tables.catalog import base_of, load_table
 
         table = load_table(f"{config.table.paper}_{config.table.id}")
-        aggregate(table, base_of(table, Path(str(config.hydra.sweep.dir))))
+        try:
+            base = base_of(table, Path(str(config.hydra.sweep.dir)))
+        except ValueError as e:  # a sweep run by hand elsewhere: its jobs are done, say where the table comes from
+            print(f"not aggregated: {e}; `python -m snn_repro.tables run {table.name}` runs and aggregates it",
+                  file=sys.stderr)
+            return
+        aggregate(table, base)

@@ -93,7 +93,7 @@ def test_demo_sweep_command_line(tmp_path):
                        "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/seed${seed}"]
 
 
-def test_the_end_of_sweep_aggregation_writes_where_the_runner_does(tmp_path, monkeypatch):
+def test_the_end_of_sweep_aggregation_writes_where_the_runner_does(tmp_path, monkeypatch, capsys):
     # the Hydra callback (hydra/callbacks=aggregate) finds the table's base from the sweep directory: results/ for
     # runs/<paper>, <base> for <base>/<paper>/runs (a smoke run, a test); the runner's own aggregation agrees
     from snn_repro.tables import callback, catalog
@@ -109,6 +109,10 @@ def test_the_end_of_sweep_aggregation_writes_where_the_runner_does(tmp_path, mon
                               "hydra": {"sweep": {"dir": str(tmp_path / "demo" / "runs")}}})
     callback.AggregateOnMultirunEnd().on_multirun_end(sweep)
     assert written == [("demo_t1", tmp_path)]
+    sweep.hydra.sweep.dir = str(tmp_path / "multirun")  # a sweep run by hand elsewhere: one line, nothing written
+    callback.AggregateOnMultirunEnd().on_multirun_end(sweep)
+    assert written == [("demo_t1", tmp_path)]
+    assert capsys.readouterr().err.startswith(f"not aggregated: {tmp_path / 'multirun'}: not a runs directory")
 
 
 def test_checklist_covers_the_five_papers():
