@@ -709,6 +709,11 @@ def write_results(stem: Path, rows, notes, shape, Ts, vgg_batch, wall_s, argv, e
     if near or far:
         lines.append(f"- Fused fwd+bwd at T={hi} against the time to move its bytes (target <= 1.5x): within: "
                      f"{', '.join(near) or 'none'}; above: {', '.join(far) or 'none'}.")
+    spread = [f"{r['neuron']} " + "/".join(f"{(x['fwd_s'] + x['bwd_s']) / x['limit_s']:.1f}" for x in r["runs"])
+              for r in rows if r["impl"] == OURS_FUSED and r["T"] == hi and r.get("runs")
+              and all(x.get("limit_s") for x in r["runs"])]
+    if spread:
+        lines.append(f"  - each run of those (x its own limit; the ratio above is of the medians): {', '.join(spread)}.")
     if grows:
         lines.append(f"- Backward time growth from T={lo} to T={hi} (target <= 12x): see the section "
                      "\"Backward time growth\" below (a separate measurement, the same method at both T).")
