@@ -26,8 +26,8 @@ import torch
 
 from snn_repro.neurons import base
 from snn_repro.neurons.base import Neuron
-from snn_repro.schema import ENVIRONMENT
 from snn_repro.neurons.surrogate import SURROGATE_GRADS
+from snn_repro.schema import ENVIRONMENT
 
 
 def fused_form(neuron: Neuron):
