@@ -451,7 +451,8 @@ def main(argv=None) -> None:
     # one intra-op thread by default: on a machine shared with other jobs, 2 OpenMP threads spin-wait on each
     # other and every implementation slows down erratically (measured 20x on a loaded 2-core machine)
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads of every configuration")
-    ap.add_argument("--target-repeats", type=int, default=3, help="runs at the long T of each fused row and its spikingjelly row (the speed targets)")
+    ap.add_argument("--target-repeats", type=int, default=3,
+                    help="runs at the long T of each fused row and its spikingjelly row (the speed targets)")
     ap.add_argument("--growth-rounds", type=int, default=5, help="rounds of part 3 (backward time growth)")
     ap.add_argument("--growth-impls", default="fused",
                     help="comma-separated implementations of part 3: " + ", ".join(GROWTH_IMPLS))
@@ -713,7 +714,8 @@ def write_results(stem: Path, rows, notes, shape, Ts, vgg_batch, wall_s, argv, e
               for r in rows if r["impl"] == OURS_FUSED and r["T"] == hi and r.get("runs")
               and all(x.get("limit_s") for x in r["runs"])]
     if spread:
-        lines.append(f"  - each run of those (x its own limit; the ratio above is of the medians): {', '.join(spread)}.")
+        lines.append("  - each run of those (x its own limit; the ratio above is of the medians): "
+                     f"{', '.join(spread)}.")
     if grows:
         lines.append(f"- Backward time growth from T={lo} to T={hi} (target <= 12x): see the section "
                      "\"Backward time growth\" below (a separate measurement, the same method at both T).")
