@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from snn_repro.neurons.saved_spikes import mark_binary_spikes
+
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 #: False within ``snn_repro.neurons.fused.reference_steps()``: every neuron runs its loop over ``step``
 fused_enabled = True
@@ -35,6 +37,9 @@ class Neuron(nn.Module):
     #: the family's fused form, a method ``(x_seq, state) -> (spikes [T, B, ...], final state)`` equal to
     #: ``steps_state`` in values and gradients (snn_repro.neurons.fused); None: the loop over ``step``
     fused_sequence = None
+    #: every output value is 0 or 1, so the next layer may save it as bool (snn_repro/neurons/saved_spikes.py);
+    #: False for a family that emits spike counts
+    binary_spikes: bool = True
 
     def __init__(self):
         super().__init__()
@@ -69,7 +74,10 @@ class Neuron(nn.Module):
         x_seq = full_precision(x_seq)
         with torch.autocast(x_seq.device.type, enabled=False):
             if fused_enabled and self.fused and self.fused_sequence is not None:
-                return self.fused_sequence(x_seq, state)
+                out, state = self.fused_sequence(x_seq, state)
+                if self.binary_spikes:
+                    mark_binary_spikes(out)
+                return out, state
             return self.steps_state(x_seq, state)
 
     def forward_steps(self, x_seq: torch.Tensor) -> torch.Tensor:

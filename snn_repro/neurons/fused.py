@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import weakref
 from typing import Any
 
 import torch
@@ -96,37 +95,6 @@ def f32(t: torch.Tensor | None) -> torch.Tensor | None:
     return None if t is None else t.to(torch.float32).contiguous()
 
 
-# --- spikes saved by the next layer as bool -------------------------------------------------------------------------
-# A fused neuron's output is float 0/1 (the next conv / linear / pool needs floats), and autograd keeps that float
-# tensor for the next layer's weight gradient. Within ``compact_saved_spikes()`` a saved tensor that is (a view of)
-# a spike output is stored as bool and restored as float in the backward: exact, a quarter of the bytes.
-# Spike outputs are remembered by object (a view points at its base); the entry goes when the tensor does.
-_spike_outputs: "weakref.WeakValueDictionary[int, torch.Tensor]" = weakref.WeakValueDictionary()
-
-
-def _register_spikes(out: torch.Tensor) -> None:
-    if not torch.compiler.is_compiling():  # a compiled graph saves its own tensors (the hooks do not apply)
-        _spike_outputs[id(out)] = out
-
-
-def _is_spikes(t: torch.Tensor) -> bool:
-    root = t if t._base is None else t._base
-    return t.is_floating_point() and _spike_outputs.get(id(root)) is root
-
-
-def _pack(t: torch.Tensor):
-    return (t.to(torch.bool), t.dtype) if _is_spikes(t) else t
-
-
-def _unpack(packed):
-    return packed[0].to(packed[1]) if isinstance(packed, tuple) else packed
-
-
-def compact_saved_spikes():
-    """Context manager: tensors saved for the backward that are spike outputs of fused neurons are kept as bool."""
-    return torch.autograd.graph.saved_tensors_hooks(_pack, _unpack)
-
-
 # --- IF / LIF ----------------------------------------------------------------------------------------------------
 # u_t = s_{t-1} + x_t ; o_t = 1[u_t > Vth] ; s_t = leak * u_t * (1 - o_t)
 # Backward, with g_s the gradient arriving at s_t from step t+1 and sg = surrogate'(u_t - Vth):
@@ -167,7 +135,6 @@ class LIFSequence(torch.autograd.Function):
         ctx.conf = (threshold, leak, strict, surrogate, alpha, detach_reset, s0 is not None)
         ctx.associative = associative
         ctx.kernel = kernel
-        _register_spikes(out)
         return out, s
 
     @staticmethod

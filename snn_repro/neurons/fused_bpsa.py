@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from snn_repro.neurons.fused import _register_spikes, f32, kernel_for
+from snn_repro.neurons.fused import f32, kernel_for
 
 
 class BPSASequence(torch.autograd.Function):
@@ -26,7 +26,6 @@ class BPSASequence(torch.autograd.Function):
         ctx.save_for_backward(saved)
         ctx.conf = (threshold, decay, residual, s0 is not None)
         ctx.kernel = kernel
-        _register_spikes(out)
         return out, s
 
     @staticmethod

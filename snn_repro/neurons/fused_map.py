@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from snn_repro.neurons.fused import _register_spikes, f32, kernel_for, step_recompute_sequence
+from snn_repro.neurons.fused import f32, kernel_for, step_recompute_sequence
 
 PATTERN_CODES = {"ssp": 0, "linear": 1, "sfa": 2}  # the kernels' numbering
 
@@ -43,7 +43,6 @@ class MAPSequence(torch.autograd.Function):
         out = out.to(x_seq.dtype)
         ctx.save_for_backward(saved, x32 if swish else None, v, qe, lq, d)
         ctx.conf = (kernel, pattern, swish, filter_beta, s0 is not None, v_th.shape, q.shape, decay.shape)
-        _register_spikes(out)
         return out, s
 
     @staticmethod

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from snn_repro.neurons.fused import SURROGATE_CODES, _register_spikes, f32, kernel_for, step_recompute_sequence
+from snn_repro.neurons.fused import SURROGATE_CODES, f32, kernel_for, step_recompute_sequence
 
 
 class PLIFSequence(torch.autograd.Function):
@@ -26,7 +26,6 @@ class PLIFSequence(torch.autograd.Function):
         out = out.to(x_seq.dtype)
         ctx.save_for_backward(saved, x32 if decay_input else None, s0_32, k)
         ctx.conf = (kernel, decay_input, threshold, strict, surrogate, alpha, detach_reset, s0 is not None)
-        _register_spikes(out)
         return out, s
 
     @staticmethod

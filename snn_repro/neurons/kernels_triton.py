@@ -331,8 +331,28 @@ if triton is not None:
         tl.store(gd_ptr + offs, gd, mask=mask)
 
 
-def _grid(n: int):
-    return (triton.cdiv(max(n, 1), BLOCK),)
+class KernelFailure(RuntimeError):
+    """A Triton kernel that did not compile or launch on this GPU, named with the way around it."""
+
+
+def _device(t: torch.Tensor) -> str:
+    if t.is_cuda:
+        major, minor = torch.cuda.get_device_capability(t.device)
+        return f"{torch.cuda.get_device_name(t.device)} (sm_{major}{minor})"
+    return "Triton's interpreter (CPU)"
+
+
+def _launch(kernel, n: int, *args, **kwargs) -> None:
+    """``kernel`` over ``n`` elements of a step. A failure to compile or launch it stops the run with one line:
+    which kernel, which GPU, and the environment variable that runs the Python loop instead (no silent fallback:
+    the two paths differ in speed and memory, and a run should not change path unnoticed)."""
+    try:
+        kernel[(triton.cdiv(max(n, 1), BLOCK),)](*args, **kwargs)
+    except Exception as err:  # noqa: BLE001  whatever Triton raised, it is named in the line
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise KernelFailure(f"the Triton kernel {kernel.__name__} failed on {_device(args[0])} "
+                            f"({type(err).__name__}: {first}); set SNN_REPRO_NEURON_KERNELS=python to run the "
+                            f"neurons' Python loop instead") from None
 
 
 def _step_numel(x: torch.Tensor) -> int:
@@ -348,10 +368,10 @@ def lif_forward(x, s0, scale, threshold, leak, strict, save_codes, alpha):
     out = torch.empty_like(x)
     saved = torch.empty(x.shape, dtype=torch.uint8 if save_codes else torch.float32, device=x.device)
     sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
-    _lif_forward_kernel[_grid(N)](
-        x, _dummy(x) if s0 is None else s0, _dummy(x) if scale is None else scale, out, saved, sT, T, N,
-        float(threshold), float(leak), float(alpha / 2), HAS_S0=s0 is not None, HAS_SCALE=scale is not None,
-        STRICT=bool(strict), CODES=bool(save_codes), BLOCK=BLOCK, enable_fp_fusion=False)
+    _launch(_lif_forward_kernel, N,
+            x, _dummy(x) if s0 is None else s0, _dummy(x) if scale is None else scale, out, saved, sT, T, N,
+            float(threshold), float(leak), float(alpha / 2), HAS_S0=s0 is not None, HAS_SCALE=scale is not None,
+            STRICT=bool(strict), CODES=bool(save_codes), BLOCK=BLOCK, enable_fp_fusion=False)
     return out, saved, sT
 
 
@@ -363,12 +383,12 @@ def lif_backward(g_out, g_sT, saved, x, scale, threshold, leak, strict, detach_r
     scale_grad = bool(need_scale_grad and scale is not None)
     g_scale = torch.empty(N if scale_grad else 0, dtype=torch.float32, device=g_out.device)
     d = _dummy(g_out)
-    _lif_backward_kernel[_grid(N)](
-        g_out, d if g_sT is None else g_sT, saved, d if x is None else x, d if scale is None else scale, g_x, g_s0,
-        g_scale if scale_grad else d, T, N, float(threshold), float(leak), float(alpha),
-        HAS_GST=g_sT is not None, HAS_SCALE=scale is not None, SCALE_GRAD=scale_grad, ASSOC=bool(associative),
-        STRICT=bool(strict), DETACH=bool(detach_reset), CODES=saved.dtype == torch.uint8, SURROGATE=int(surrogate),
-        BLOCK=BLOCK)
+    _launch(_lif_backward_kernel, N,
+            g_out, d if g_sT is None else g_sT, saved, d if x is None else x, d if scale is None else scale, g_x, g_s0,
+            g_scale if scale_grad else d, T, N, float(threshold), float(leak), float(alpha),
+            HAS_GST=g_sT is not None, HAS_SCALE=scale is not None, SCALE_GRAD=scale_grad, ASSOC=bool(associative),
+            STRICT=bool(strict), DETACH=bool(detach_reset), CODES=saved.dtype == torch.uint8, SURROGATE=int(surrogate),
+            BLOCK=BLOCK)
     return g_x, g_s0, g_scale
 
 
@@ -376,8 +396,8 @@ def bpsa_forward(x, s0, threshold, decay):
     T, N = x.shape[0], _step_numel(x)
     out, saved = torch.empty_like(x), torch.empty(x.shape, dtype=torch.float32, device=x.device)
     sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
-    _bpsa_forward_kernel[_grid(N)](x, _dummy(x) if s0 is None else s0, out, saved, sT, T, N, float(threshold),
-                                   float(decay), HAS_S0=s0 is not None, BLOCK=BLOCK, enable_fp_fusion=False)
+    _launch(_bpsa_forward_kernel, N, x, _dummy(x) if s0 is None else s0, out, saved, sT, T, N, float(threshold),
+            float(decay), HAS_S0=s0 is not None, BLOCK=BLOCK, enable_fp_fusion=False)
     return out, saved, sT
 
 
@@ -385,9 +405,9 @@ def bpsa_backward(g_out, g_sT, saved, threshold, decay, residual):
     T, N = g_out.shape[0], _step_numel(g_out)
     g_x = torch.empty_like(g_out)
     g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
-    _bpsa_backward_kernel[_grid(N)](g_out, _dummy(g_out) if g_sT is None else g_sT, saved, g_x, g_s0, T, N,
-                                    float(threshold), float(decay), float(residual), HAS_GST=g_sT is not None,
-                                    BLOCK=BLOCK)
+    _launch(_bpsa_backward_kernel, N, g_out, _dummy(g_out) if g_sT is None else g_sT, saved, g_x, g_s0, T, N,
+            float(threshold), float(decay), float(residual), HAS_GST=g_sT is not None,
+            BLOCK=BLOCK)
     return g_x, g_s0
 
 
@@ -395,9 +415,9 @@ def plif_forward(x, s0, k, decay_input, threshold, strict):
     T, N = x.shape[0], _step_numel(x)
     out, saved = torch.empty_like(x), torch.empty(x.shape, dtype=torch.float32, device=x.device)
     sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
-    _plif_forward_kernel[_grid(N)](x, _dummy(x) if s0 is None else s0, k, out, saved, sT, T, N, float(threshold),
-                                   HAS_S0=s0 is not None, DECAY_INPUT=bool(decay_input), STRICT=bool(strict),
-                                   BLOCK=BLOCK, enable_fp_fusion=False)
+    _launch(_plif_forward_kernel, N, x, _dummy(x) if s0 is None else s0, k, out, saved, sT, T, N, float(threshold),
+            HAS_S0=s0 is not None, DECAY_INPUT=bool(decay_input), STRICT=bool(strict),
+            BLOCK=BLOCK, enable_fp_fusion=False)
     return out, saved, sT
 
 
@@ -407,11 +427,11 @@ def plif_backward(g_out, g_sT, saved, x, s0, k, decay_input, threshold, strict, 
     g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
     g_k = torch.empty(N, dtype=torch.float32, device=g_out.device)
     d = _dummy(g_out)
-    _plif_backward_kernel[_grid(N)](
-        g_out, d if g_sT is None else g_sT, saved, x if decay_input else d, d if s0 is None else s0, k, g_x, g_s0, g_k,
-        T, N, max(T - 1, 0), float(threshold), float(alpha), HAS_GST=g_sT is not None, HAS_S0=s0 is not None,
-        DECAY_INPUT=bool(decay_input), STRICT=bool(strict), DETACH=bool(detach_reset), SURROGATE=int(surrogate),
-        BLOCK=BLOCK)
+    _launch(_plif_backward_kernel, N,
+            g_out, d if g_sT is None else g_sT, saved, x if decay_input else d, d if s0 is None else s0, k, g_x, g_s0,
+            g_k, T, N, max(T - 1, 0), float(threshold), float(alpha), HAS_GST=g_sT is not None, HAS_S0=s0 is not None,
+            DECAY_INPUT=bool(decay_input), STRICT=bool(strict), DETACH=bool(detach_reset), SURROGATE=int(surrogate),
+            BLOCK=BLOCK)
     return g_x, g_s0, g_k
 
 
@@ -420,10 +440,10 @@ def map_forward(x, s0, v_th, q, log_q, decay, pattern, swish, filter_beta):
     out, saved = torch.empty_like(x), torch.empty(x.shape, dtype=torch.float32, device=x.device)
     sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
     d = _dummy(x)
-    _map_forward_kernel[_grid(N)](x, d if s0 is None else s0, v_th, d if q is None else q,
-                                  d if log_q is None else log_q, decay, out, saved, sT, T, N, float(filter_beta),
-                                  HAS_S0=s0 is not None, PATTERN=int(pattern), SWISH=bool(swish), BLOCK=BLOCK,
-                                  enable_fp_fusion=False)
+    _launch(_map_forward_kernel, N, x, d if s0 is None else s0, v_th, d if q is None else q,
+            d if log_q is None else log_q, decay, out, saved, sT, T, N, float(filter_beta),
+            HAS_S0=s0 is not None, PATTERN=int(pattern), SWISH=bool(swish), BLOCK=BLOCK,
+            enable_fp_fusion=False)
     return out, saved, sT
 
 
@@ -433,8 +453,8 @@ def map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, f
     g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
     g_v, g_q, g_d = (torch.empty(N, dtype=torch.float32, device=g_out.device) for _ in range(3))
     d = _dummy(g_out)
-    _map_backward_kernel[_grid(N)](
-        g_out, d if g_sT is None else g_sT, saved, d if x is None else x, v_th, d if q is None else q,
-        d if log_q is None else log_q, decay, g_x, g_s0, g_v, g_q, g_d, T, N, float(filter_beta),
-        HAS_GST=g_sT is not None, PATTERN=int(pattern), SWISH=bool(swish), NEED_VQ=bool(need_vq), BLOCK=BLOCK)
+    _launch(_map_backward_kernel, N,
+            g_out, d if g_sT is None else g_sT, saved, d if x is None else x, v_th, d if q is None else q,
+            d if log_q is None else log_q, decay, g_x, g_s0, g_v, g_q, g_d, T, N, float(filter_beta),
+            HAS_GST=g_sT is not None, PATTERN=int(pattern), SWISH=bool(swish), NEED_VQ=bool(need_vq), BLOCK=BLOCK)
     return g_x, g_s0, g_v, g_q, g_d

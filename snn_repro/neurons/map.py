@@ -107,6 +107,11 @@ class MAPNeuron(Neuron):
             self.register_buffer(name, value)
 
     @property
+    def binary_spikes(self) -> bool:
+        """SSP emits 0 or 1 a step; linear MSP and SFA emit counts that may exceed 1."""
+        return self.pattern == "ssp"
+
+    @property
     def threshold(self) -> float:
         """The initial threshold (readouts that divide by Vth use it; the learned one is ``v_th``)."""
         return self.nominal_threshold

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import contextlib
 
-from snn_repro.neurons.fused import compact_saved_spikes
+from snn_repro.neurons.saved_spikes import compact_saved_spikes
 from snn_repro.rules.base import LearningRule
 
 
 class BPTT(LearningRule):
     """``checkpoint_every``: run the network in blocks of that many time steps under activation checkpointing
     (keeps the block boundaries, recomputes each block's activations in the backward); None keeps everything.
-    ``compact_spikes``: the spikes of fused neurons that the next layer keeps for its backward are stored as bool
-    instead of float32 (exact; a quarter of their memory)."""
+    ``compact_spikes``: the binary spikes of fused neurons that the next layer keeps for its backward are stored as
+    bool instead of float32 (exact; a quarter of their memory); spike counts are kept as they are
+    (snn_repro/neurons/saved_spikes.py)."""
 
     def __init__(self, checkpoint_every: int | None = None, compact_spikes: bool = True):
         if checkpoint_every is not None and checkpoint_every < 1:
