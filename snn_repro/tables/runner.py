@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from snn_repro.confighash import config_hash
+from snn_repro.overrides import quoted
 from snn_repro.results import ROOT, code_version
 from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, job_dir, load_table, runs_dir
-from snn_repro.tables.jobs import COMPLETE, FAILED, table_jobs
+from snn_repro.tables.jobs import COMPLETE, FAILED, MISSING, job_state, table_jobs
 
 SMOKE_DIR = ROOT / "logs" / "smoke"
 SMOKE = "+debug=smoke"  # after +experiment, so that it overrides the experiment's settings
@@ -159,7 +160,7 @@ def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = 
                 *(_smoke_args(dict(fixed)) if smoke else []),
                 f"ckpt_path={'null' if force else 'last'}",
                 "hydra/callbacks=aggregate",
-                f"hydra.sweep.dir={runs_dir(table, base)}", f"hydra.sweep.subdir={subdir}",
+                f"hydra.sweep.dir={quoted(runs_dir(table, base))}", f"hydra.sweep.subdir={subdir}",
                 *extra,
             ])
     return commands
@@ -348,6 +349,13 @@ def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base
                   f"(run the same command to resume)", file=sys.stderr)
             return 128 + stopped
         status = code or status
+    if status and not dry_run:  # a sweep that ended before starting some jobs (Hydra refused its command line)
+        for row_id, job_seeds in plan.run.items():
+            for seed in job_seeds:
+                if job_state(table, row_id, seed, base).state == MISSING:
+                    write_json_atomic(job_dir(table, table.rows[row_id], seed, base) / "failed.json",
+                                      {"status": "failed", "started": time.time(), "error": f"error: its sweep "
+                                       f"ended with status {status} before starting it (the sweep's error is above)"})
     if not commands and not failures:
         print(f"{table.name}: every job is complete under the current config (--force re-runs)")
     if not dry_run:
