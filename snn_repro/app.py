@@ -129,6 +129,19 @@ class CheckOutputDir(Callback):
         self._check(str(config.hydra.sweep.dir))
 
 
+class CheckSearchMetric(Callback):
+    """Before a search (hparams_search) starts its first trial: an objective that is not a validation metric is one
+    line and exit 2 (each trial would fail its config check, then Optuna would find no completed trial)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from snn_repro.schema import optimized_metric_error
+
+        line = optimized_metric_error(config)
+        if line:
+            print(f"error: {line}; no trial was run", file=sys.stderr)
+            sys.exit(CONFIG_ERROR_EXIT)
+
+
 # signals that end a run; each gets a message line (SIGTERM during training also saves last.ckpt first: see
 # snn_repro.callbacks.resume, which hands the signal on to the handler installed here)
 STOPPING = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGXCPU")
