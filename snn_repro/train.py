@@ -224,10 +224,13 @@ def _train(cfg: DictConfig, start: float | None = None) -> float:
     datamodule.setup()  # a missing dataset fails here, before any model or logger exists
     _set_selection_metric(cfg.callbacks, datamodule.selection_metric)
     ckpt_path = resolve_ckpt(cfg, chash)  # a corrupted checkpoint also fails before any logger exists
-    ckpt = read_checkpoint(ckpt_path) if ckpt_path else None
     module = build_module(cfg)
-    if ckpt is not None:  # another architecture: one line, not a state_dict traceback
-        check_fits(ckpt_path, ckpt, module)
+    resumed = None  # (global step, fit record) of the checkpoint: all a rebuilt record needs of it
+    if ckpt_path:
+        ckpt = read_checkpoint(ckpt_path)
+        check_fits(ckpt_path, ckpt, module)  # another architecture: one line, not a state_dict traceback
+        resumed = (ckpt.get("global_step"), ckpt.get(FIT_RECORD))
+        del ckpt  # Lightning loads it again; its weights need not stay in memory meanwhile
     print_start(cfg, module)
     loggers = _instantiate_all(cfg.logger)
     callbacks = _instantiate_all(cfg.callbacks)
@@ -248,9 +251,9 @@ def _train(cfg: DictConfig, start: float | None = None) -> float:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = scalar_metrics(trainer)
-        if ckpt is not None and trainer.global_step == ckpt.get("global_step"):
+        if resumed is not None and trainer.global_step == resumed[0]:
             # resumed after its last step (its results.json lost): the fit's numbers come from the checkpoint
-            record = ckpt.get(FIT_RECORD)
+            record = resumed[1]
             if record is None:
                 raise _Unrecorded(ckpt_path)
             metrics = {**record["metrics"], **metrics}
