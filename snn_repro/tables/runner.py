@@ -11,9 +11,10 @@ One run of a paper's tables at a time (they share job directories): the runner h
 paper's runs directory, and its sweep holds it too (the open lock file is handed to it), so a killed runner's sweep
 still holds it until it has ended; a second run says so and exits. Each job's config is composed before the sweep
 starts; a job that does not compose (an override only one row rejects) is recorded as failed with its error and left
-out, and the others run. A stop signal to the runner (kill, timeout, make's SIGTERM) is handed to the sweep, which saves its
-checkpoints and ends, before the runner exits. A runner killed outright (SIGKILL, OOM killer) cannot hand anything
-on: the sweep then gets SIGTERM from the kernel (the parent-death signal), so no orphan runs on beside a re-run.
+out, and the others run. A stop signal to the runner (kill, timeout, make's SIGTERM) is handed to the sweep, which
+saves its checkpoints and ends, before the runner exits. A runner killed outright (SIGKILL, OOM killer) cannot hand
+anything on: the sweep then gets SIGTERM from the kernel (the parent-death signal), so no orphan runs beside a re-run.
+Paths handed to Hydra are quoted (snn_repro.overrides), so a checkout path with a space, quote or comma works.
 """
 from __future__ import annotations
 
