@@ -32,6 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from snn_repro.overrides import quoted  # noqa: E402
 from snn_repro.results import git_commit, write_atomic  # noqa: E402
 from snn_repro.tables.figures import save_png  # noqa: E402
 
@@ -165,7 +166,7 @@ def run_demo(log_dir: Path, epochs: int) -> dict[str, Path]:
     for name, exp in DEMO.items():
         root = log_dir / name
         env = {**os.environ, "WANDB_MODE": "disabled"}
-        cmd = [sys.executable, "-m", "snn_repro", f"+experiment={exp}", f"paths.log_dir={root}",
+        cmd = [sys.executable, "-m", "snn_repro", f"+experiment={exp}", f"paths.log_dir={quoted(root)}",
                f"trainer.max_epochs={epochs}", "trainer.enable_progress_bar=false"]
         subprocess.run(cmd, cwd=ROOT, env=env, check=True)
         (results,) = sorted(root.rglob("results.json"))[-1:]

@@ -77,14 +77,20 @@ _jobs = [0]
 
 
 def root_cause(e: BaseException) -> BaseException:
-    """The innermost exception of a chain (Hydra's InstantiationException wraps the real one)."""
-    seen = {id(e)}
+    """The error a run reports from an exception chain: the outermost of our own expected errors (a CorruptFile
+    naming the file, not the OSError or EOFError it wraps), else the innermost (Hydra's InstantiationException
+    wraps the real error)."""
+    chain, seen = [e], {id(e)}
     while True:
-        inner = e.__cause__ or (None if e.__suppress_context__ else e.__context__)
+        inner = chain[-1].__cause__ or (None if chain[-1].__suppress_context__ else chain[-1].__context__)
         if inner is None or id(inner) in seen:
-            return e
+            break
         seen.add(id(inner))
-        e = inner
+        chain.append(inner)
+    from snn_repro.schema import ConfigError
+
+    # a ConfigError is matched before _expected_errors, which imports Lightning (a config error costs a second)
+    return next((c for c in chain if isinstance(c, ConfigError) or isinstance(c, _expected_errors())), chain[-1])
 
 
 def _error_line(e: BaseException) -> str:
@@ -96,6 +102,9 @@ def _error_line(e: BaseException) -> str:
         last = [line for line in text.splitlines() if line.strip()][-1]
         name, _, message = last.partition(": ")
         return f"error: {name.rsplit('.', 1)[-1]}: {message} (in a data loader worker)"
+    cause = e.__cause__
+    if cause is not None and str(cause) and str(cause).splitlines()[0] not in text:  # the file first, then why
+        text += f" ({type(cause).__name__}: {str(cause).splitlines()[0]})"
     return f"error: {type(e).__name__}: {text}"
 
 
@@ -120,6 +129,19 @@ class CheckOutputDir(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         self._check(str(config.hydra.sweep.dir))
+
+
+class CheckSearchMetric(Callback):
+    """Before a search (hparams_search) starts its first trial: an objective that is not a validation metric is one
+    line and exit 2 (each trial would fail its config check, then Optuna would find no completed trial)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        from snn_repro.schema import optimized_metric_error
+
+        line = optimized_metric_error(config)
+        if line:
+            print(f"error: {line}; no trial was run", file=sys.stderr)
+            sys.exit(CONFIG_ERROR_EXIT)
 
 
 # signals that end a run; each gets a message line (SIGTERM during training also saves last.ckpt first: see

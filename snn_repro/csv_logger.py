@@ -4,12 +4,14 @@ Lightning's CSVLogger deletes an existing metrics.csv when it starts, so each re
 lost the epochs logged before the interruption. This one keeps the earlier rows. A resumed run redoes the work
 after its checkpoint and logs those rows again: a new row replaces an old one logged at the same epoch and step
 with the same metrics, so every row appears once, in the order it was first logged. Rows are written at every
-log call, so a killed process loses none it logged.
+log call, so a killed process loses none it logged. A metrics.csv that cannot be parsed is moved aside
+(``metrics.csv.damaged``) with a warning, and a new one starts.
 """
 from __future__ import annotations
 
 import csv
 import os
+import sys
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
@@ -28,10 +30,17 @@ class _HistoryWriter(ExperimentWriter):
     def _check_log_dir_exists(self) -> None:  # Lightning's version deletes metrics.csv here
         self.earlier: list[dict] = []
         if os.path.isfile(self.metrics_file_path):
-            with open(self.metrics_file_path, newline="") as f:
-                reader = csv.DictReader(f)
-                self.metrics_keys = sorted(reader.fieldnames or [])
-                self.earlier = list(reader)
+            try:
+                with open(self.metrics_file_path, newline="", encoding="utf-8") as f:
+                    reader = csv.DictReader(f)
+                    self.metrics_keys = sorted(reader.fieldnames or [])
+                    self.earlier = list(reader)
+            except (UnicodeDecodeError, csv.Error) as e:  # damaged (a bad disk, a stray write): kept, not parsed
+                self.metrics_keys, self.earlier = [], []
+                kept = self.metrics_file_path + ".damaged"
+                os.replace(self.metrics_file_path, kept)
+                print(f"warning: {self.metrics_file_path} cannot be read ({type(e).__name__}: {e}): moved to {kept}, "
+                      f"a new log starts (the run's record, results.json, does not depend on it)", file=sys.stderr)
 
     def save(self) -> None:
         if not self.metrics:

@@ -126,13 +126,15 @@ def _resolved(cfg: DictConfig, output_dir: Path) -> DictConfig:
 def load_module(path: str | Path, overrides: list[str] = (), which: str = "last", map_location=None,
                 strict: bool = True):
     """The trained SNNModule of a run directory or checkpoint, in eval mode (weights on ``map_location``)."""
-    from snn_repro.callbacks.resume import read_checkpoint
+    from snn_repro.callbacks.resume import check_fits, read_checkpoint
     from snn_repro.train import build_module
 
     ckpt = find_checkpoint(path, which)
     checkpoint = read_checkpoint(ckpt)
     cfg = _resolved(apply_overrides(stored_config(ckpt, checkpoint), list(overrides)), run_dir_of(ckpt))
     module = build_module(cfg)
+    if strict:  # an override of the network (arch=...): one line naming the first weight that differs
+        check_fits(ckpt, checkpoint, module)
     module.load_state_dict(checkpoint["state_dict"], strict=strict)
     if map_location is not None:
         module.to(map_location)

@@ -23,6 +23,7 @@ forms (``fused`` off), so the graph holds only standard ops; the readout is not 
 """
 from __future__ import annotations
 
+import io
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -253,14 +254,23 @@ def to_onnx(net: SpikingNetwork, input_shape, time_steps: int, path: str | Path,
     time folding reshapes by them)."""
     import warnings
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.zeros(time_steps, batch, *[int(s) for s in input_shape])
     net = net.eval().cpu()
+    graph = io.BytesIO()
     with reference_forms(net), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(net, (x,), str(path), dynamo=False, input_names=["spikes_in"], output_names=["out"])
-    return path
+        torch.onnx.export(net, (x,), graph, dynamo=False, input_names=["spikes_in"], output_names=["out"])
+    return _write_whole(path, graph.getvalue())
+
+
+def _write_whole(path: str | Path, data: bytes) -> Path:
+    """``data`` into ``path`` through a temporary file and a rename: a full disk leaves no partial model behind and
+    raises an OSError naming ``path`` (the graph is made in memory first: h5py crashes on a full disk)."""
+    from snn_repro.results import atomic_file
+
+    with atomic_file(path, "wb") as f:
+        f.write(data)
+    return Path(path)
 
 
 def export(path: str | Path, fmt: str, out: str | Path | None = None, which: str = "last", dt: float = 1e-3,
@@ -276,9 +286,9 @@ def export(path: str | Path, fmt: str, out: str | Path | None = None, which: str
     if fmt == "nir":
         import nir
 
-        graph = to_nir(module.net, shape, dt)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        nir.write(str(target), graph)
+        graph = io.BytesIO()
+        nir.write(graph, to_nir(module.net, shape, dt))
+        _write_whole(target, graph.getvalue())
     else:
         to_onnx(module.net, shape, module.encoder.time_steps, target, batch)
     print(f"export: {fmt} graph of {module.checkpoint_path} -> {target} (input: the encoder's output, "

@@ -20,6 +20,24 @@ class NonFiniteLoss(FloatingPointError):
     pass
 
 
+class NonFiniteWeights(NonFiniteLoss):
+    """Weights that reached NaN or infinity: a neuron fed NaN never fires, so the loss can stay finite while the
+    network is dead (chance accuracy, zero spikes) and the run would otherwise finish "complete"."""
+
+
+def check_finite_weights(module: torch.nn.Module, epoch: int, step: int) -> None:
+    """Raise NonFiniteWeights naming the first parameter holding NaN or infinity (one device synchronisation)."""
+    named = [(n, p) for n, p in module.named_parameters() if p.is_floating_point()]
+    if not named:
+        return
+    finite = torch.stack([torch.isfinite(p.detach()).all() for _, p in named])
+    if bool(finite.all()):
+        return
+    first = named[int((~finite).nonzero()[0])][0]
+    raise NonFiniteWeights(f"weights {first} hold NaN or infinity at epoch {epoch}, step {step} (a non-finite input "
+                           f"or gradient reached them): check the data, lower the learning rate")
+
+
 class NonFiniteWatch:
     """The first non-finite loss, recorded on the loss's device without waiting for it: a host-side check of every
     step (``bool(torch.isfinite(loss))``) would stop the CPU until the GPU has finished that step, every step.
@@ -96,6 +114,7 @@ class SNNModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.check_finite()
+        check_finite_weights(self, self.current_epoch, self.global_step)
 
     def on_validation_epoch_end(self) -> None:
         self.check_finite()
@@ -105,6 +124,7 @@ class SNNModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.check_finite()  # never a checkpoint of weights that a non-finite loss has reached
+        check_finite_weights(self, self.current_epoch, self.global_step)
         if self.config is not None:  # what load_from_checkpoint rebuilds the module from
             checkpoint["snn_repro_config"] = self.config
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def atomic_file(path: str | os.PathLike, mode: str = "w", durable: bool = True) -> Iterator[IO]:
     """A file object whose content replaces ``path`` only when the block ends without error (temp file, rename),
     so the file appears whole or not at all. ``durable`` also fsyncs before the rename (results, checkpoints);
-    a cache that can be rebuilt skips it."""
+    a cache that can be rebuilt skips it. An OSError of the writes (a full disk) names ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -33,8 +33,10 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", durable: bool = True) 
                 os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; results and caches shared between users must stay readable
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename is None:  # a write's ENOSPC names no file: the line names it
+            e.filename = str(path)
         raise
 
 

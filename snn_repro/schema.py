@@ -163,6 +163,16 @@ def _resolved(cfg: DictConfig, key: str) -> Any:
         return None
 
 
+def optimized_metric_error(cfg: DictConfig) -> str | None:
+    """What is wrong with ``optimized_metric`` (a search's objective: a validation metric, never test/... or the
+    paper protocol, which selects on test), or None."""
+    optimized = _resolved(cfg, "optimized_metric")
+    if optimized is not None and not str(optimized).startswith(("val/", "best/val")):
+        return (f"optimized_metric: {optimized!r} is not a validation metric (a search must never select on the "
+                f"test split: use val/acc, val/loss, best/val_acc)")
+    return None
+
+
 def _check_target(node: DictConfig, key: str, errors: list[str]) -> None:
     target = str(node.get("_target_"))
     sig = static_signature.signature(target)
@@ -296,10 +306,9 @@ def validate(cfg: DictConfig) -> None:
         if (value < low or (value == low and not low_in)) or (high is not None and (value > high or (
                 value == high and not high_in))):
             errors.append(f"{key}: {value!r} is out of range (must be {_range_text(low, high, low_in, high_in)})")
-    optimized = _resolved(cfg, "optimized_metric")
-    if optimized is not None and not str(optimized).startswith(("val/", "best/val")):
-        errors.append(f"optimized_metric: {optimized!r} is not a validation metric (a search must never select "
-                      f"on the test split: use val/acc, val/loss, best/val_acc)")
+    optimized = optimized_metric_error(cfg)
+    if optimized:
+        errors.append(optimized)
     precision = _resolved(cfg, "trainer.precision")
     if precision is not None and str(precision) not in PRECISIONS:
         errors.append(f"trainer.precision: {precision!r} is not supported (neuron states and spike counts stay "

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
-import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import InterpolationResolutionError
 
 from snn_repro import results
-from snn_repro.callbacks.protocols import EpochHistory, best_epoch
+from snn_repro.callbacks.protocols import FIT_RECORD, EpochHistory, best_epoch, scalar_metrics
 from snn_repro.callbacks.resume import (AtomicCheckpointIO, CheckpointMismatch, CorruptCheckpoint, ResumeState,
                                        check_fits, read_checkpoint)
 from snn_repro.datamodule import SNNDataModule
@@ -182,7 +181,32 @@ def _check_distributed(cfg: DictConfig, trainer: L.Trainer) -> None:
                           "use hydra/launcher=slurm (one SLURM task per device) or run each job on its own")
 
 
+class _Unrecorded(Exception):
+    """A checkpoint of a finished fit without the fit's numbers (made by older code): its record cannot be rebuilt."""
+
+
 def train(cfg: DictConfig, start: float | None = None) -> float:
+    try:
+        return _train(cfg, start)
+    except _Unrecorded as e:
+        ckpt = Path(str(e))
+        note = f"note: {ckpt} ends the training but lacks what its fit reported (made by older code), so the record " \
+               f"(results.json) cannot be rebuilt from it: re-running from scratch"
+        if cfg.ckpt_path == "last" and launch_rank() == 0:  # this run's own checkpoints: kept aside, not overwritten
+            aside = ckpt.parent.with_name("checkpoints.unrecorded")
+            n = 1
+            while aside.exists():
+                n += 1
+                aside = ckpt.parent.with_name(f"checkpoints.unrecorded.{n}")
+            ckpt.parent.rename(aside)
+            note += f" (its checkpoints moved to {aside})"
+        print(note)
+        with open_dict(cfg):
+            cfg.ckpt_path = None
+        return _train(cfg, start)
+
+
+def _train(cfg: DictConfig, start: float | None = None) -> float:
     start = start or time.time()
     validate(cfg)
     if cfg.trainer.get("max_epochs") == 0 or cfg.trainer.get("max_steps") == 0:
@@ -201,8 +225,12 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
     _set_selection_metric(cfg.callbacks, datamodule.selection_metric)
     ckpt_path = resolve_ckpt(cfg, chash)  # a corrupted checkpoint also fails before any logger exists
     module = build_module(cfg)
-    if ckpt_path:  # another architecture: one line, not a state_dict traceback
-        check_fits(ckpt_path, read_checkpoint(ckpt_path), module)
+    resumed = None  # (global step, fit record) of the checkpoint: all a rebuilt record needs of it
+    if ckpt_path:
+        ckpt = read_checkpoint(ckpt_path)
+        check_fits(ckpt_path, ckpt, module)  # another architecture: one line, not a state_dict traceback
+        resumed = (ckpt.get("global_step"), ckpt.get(FIT_RECORD))
+        del ckpt  # Lightning loads it again; its weights need not stay in memory meanwhile
     print_start(cfg, module)
     loggers = _instantiate_all(cfg.logger)
     callbacks = _instantiate_all(cfg.callbacks)
@@ -222,7 +250,14 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+        metrics = scalar_metrics(trainer)
+        if resumed is not None and trainer.global_step == resumed[0]:
+            # resumed after its last step (its results.json lost): the fit's numbers come from the checkpoint
+            record = resumed[1]
+            if record is None:
+                raise _Unrecorded(ckpt_path)
+            metrics = {**record["metrics"], **metrics}
+            module.spike_summary = {**record["spikes"], **getattr(module, "spike_summary", {})}
         best = _best_checkpoint(trainer, datamodule.selection_metric)
         held_out_epoch = best_epoch(history.history, "val/acc") if datamodule.val_set is not None else None
         final_test = held_out_test = None

@@ -43,3 +43,57 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 300) -> subproce
     env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run([sys.executable, "-m", "snn_repro", *args], cwd=cwd or ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+class FullDisk:
+    """A directory whose file system ``fill()`` leaves without space: a tiny tmpfs filled to the last byte where
+    this user may mount one (root, as CI runs), else every file opened by descriptor (``os.fdopen``: each atomic
+    write of results, checkpoints and exports) refuses its writes with ENOSPC, as a full disk does."""
+
+    def __init__(self, path: Path, mounted: bool, monkeypatch):
+        self.path, self.mounted, self._monkeypatch = path, mounted, monkeypatch
+
+    def fill(self) -> None:
+        import errno
+
+        if self.mounted:
+            with open(self.path / "filler", "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 4096)
+                except OSError as e:
+                    assert e.errno == errno.ENOSPC
+            return
+
+        class Refusing:
+            def __init__(self, f):
+                self._f = f
+
+            def write(self, data):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+            def __getattr__(self, name):
+                return getattr(self._f, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self._f.close()
+
+        fdopen = os.fdopen
+        self._monkeypatch.setattr(os, "fdopen", lambda fd, *a, **k: Refusing(fdopen(fd, *a, **k)))
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    path = tmp_path / "disk"
+    path.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(path)],
+                             capture_output=True).returncode == 0
+    try:
+        yield FullDisk(path, mounted, monkeypatch)
+    finally:
+        monkeypatch.undo()
+        if mounted:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)

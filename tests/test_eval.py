@@ -69,6 +69,14 @@ def test_eval_bad_input_is_one_line(run_dir, tmp_path):
     assert not (run_dir / "eval" / "last-no_such_set-test.json").exists()
 
 
+def test_eval_with_another_network_is_one_line_naming_the_mismatch(run_dir):
+    r = run_eval(str(run_dir), "arch=convnet")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: CheckpointMismatch: checkpoint ") and "another architecture" in lines[0]
+    assert str(run_dir) in lines[0] and " net." in lines[0]  # the checkpoint and the first weight that differs
+
+
 def test_load_and_load_from_checkpoint_rebuild_the_trained_module(run_dir):
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)

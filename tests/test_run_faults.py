@@ -2,7 +2,9 @@
 ASF-BP with a neuron whose own parameters it cannot train; a stopping signal says which it was."""
 import signal
 
+import lightning as L
 import pytest
+import torch
 
 from snn_repro.app import _error_line
 from snn_repro.module import NonFiniteLoss
@@ -90,3 +92,28 @@ def test_a_read_only_run_directory_names_it(tmp_path, monkeypatch, capsys):
         CheckOutputDir._check(str(tmp_path / "run"))
     assert stop.value.code == 1
     assert capsys.readouterr().err == f"error: cannot write {tmp_path / 'run'}: Read-only file system (EROFS)\n"
+
+
+
+class PoisonFirstLayer(L.Callback):
+    """NaN into the first layer's weights at a training step, as a NaN input batch does through its gradient: the
+    neurons after that layer never fire, so the loss stays finite."""
+
+    def __init__(self, step: int = 1):
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                next(pl_module.net.parameters()).fill_(float("nan"))
+
+
+def test_non_finite_weights_stop_the_run_naming_them(tmp_path):
+    cfg = compose_config([*FAST, "trainer.limit_train_batches=3",
+                          "+callbacks.poison._target_=tests.test_run_faults.PoisonFirstLayer"], tmp_path)
+    with pytest.raises(FloatingPointError) as err:  # the run does not finish "complete" on a dead network
+        train(cfg)
+    line = _error_line(err.value)
+    first = next(n for n, _ in build_module(cfg).named_parameters())
+    assert line.startswith(f"error: NonFiniteWeights: weights {first} hold NaN") and "\n" not in line
+    assert not (tmp_path / "results.json").exists() and not (tmp_path / "checkpoints" / "last.ckpt").exists()

@@ -55,3 +55,13 @@ def test_optuna_search_optimises_the_validation_metric(tmp_path):
 def test_search_on_the_test_split_is_refused(tmp_path):
     r = run_cli(*FAST, "optimized_metric=test/acc", f"paths.log_dir={tmp_path}")
     assert r.returncode == 2 and "optimized_metric: 'test/acc' is not a validation metric" in r.stderr
+
+
+def test_a_search_on_a_test_metric_is_refused_before_any_trial(tmp_path):
+    for metric in ("test/acc", "paper_protocol/test_acc"):
+        r = run_cli("-m", "hparams_search=demo", f"optimized_metric={metric}", "hydra.sweeper.n_trials=2", *FAST,
+                    f"paths.log_dir={tmp_path}")
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert lines[0].startswith(f"error: optimized_metric: '{metric}' is not a validation metric")
+        assert not tmp_path.exists() or not any(tmp_path.iterdir())  # no trial directory was made

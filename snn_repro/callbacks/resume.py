@@ -44,6 +44,24 @@ class CheckpointWriteError(OSError):
     """A checkpoint could not be written (disk full, quota, read-only); the previous one is left as it was."""
 
 
+class _KeepWriteError:
+    """The file torch.save writes through, keeping the first OSError of its writes: torch's zip writer turns it
+    into "[enforce fail at inline_container.cc] unexpected pos", and the errno (a full disk, a quota) is lost."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """torch.save into a temporary file beside the target, fsync, then rename over it (Lightning's own writer
     truncates the target first: a kill during the write leaves a broken last.ckpt)."""
@@ -51,9 +69,20 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
         try:
             with atomic_file(path, "wb") as f:
-                torch.save(checkpoint, f)
-        except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError of its zip writer
-            detail = (getattr(e, "strerror", None) or str(e).splitlines()[0] if str(e) else type(e).__name__)
+                sink = _KeepWriteError(f)
+                try:
+                    torch.save(checkpoint, sink)
+                except RuntimeError:
+                    if sink.error is None:
+                        raise
+                    raise sink.error from None
+        except OSError as e:  # by its errno: "cannot write <path>: No space left on device (ENOSPC)"
+            if e.errno is None:
+                raise CheckpointWriteError(f"cannot write checkpoint {path}: {e}; the previous checkpoint is "
+                                           f"unchanged") from None
+            raise CheckpointWriteError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from None
+        except RuntimeError as e:  # a write error of torch's own, without an errno
+            detail = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise CheckpointWriteError(f"cannot write checkpoint {path}: {detail} (disk full, quota or "
                                        f"read-only?); the previous checkpoint is unchanged") from None
 

@@ -4,7 +4,8 @@ The directory name carries a hash of every parameter that shapes the cached arra
 (see `cache_key`), so a changed config or an added / removed recording lands in a new directory; `key.json` beside
 the arrays records what was hashed. Each entry is named by its recording's identity (path, size and modification
 time, see `recording_identity`), never by its position in the list, so a replaced file is read again and no entry
-can be served for another recording. An entry of the wrong shape or dtype is rebuilt, not handed to collate.
+can be served for another recording. An entry of the wrong shape or dtype, or holding NaN or infinity, is rebuilt
+(with a warning naming it), not handed to collate.
 Writes go to a temporary file and are moved into place with os.replace, so concurrent DataLoader workers and
 interrupted runs never leave a half-written entry behind. A cache that cannot be written (disk full, read-only)
 says so once and the run goes on uncached.
@@ -83,8 +84,12 @@ class DiskCache:
                 arr = np.load(path, allow_pickle=False)
                 if valid(arr):
                     return arr
-            except (ValueError, OSError, EOFError):
-                pass  # a damaged entry of ours (disk full, killed copy): rebuild it from the source
+                why = f"{arr.dtype} {list(arr.shape)}, or values out of range"
+            except (ValueError, OSError, EOFError) as e:  # disk full, killed copy
+                why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'unreadable'}"
+            # a damaged entry of ours: rebuilt from the source, and said (it may hide a failing disk)
+            print(f"warning: cache entry {path} of {recording_id} is damaged ({why}): rebuilt from the recording",
+                  file=sys.stderr)
         arr = make()
         try:
             with atomic_file(path, "wb", durable=False) as f:

@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 from snn_repro.augment import keeps_counts, run_transform, takes_generator
 from snn_repro.data import splits
 from snn_repro.data.cache import DiskCache, files_digest
+from snn_repro.data.errors import CorruptFile
 from snn_repro.data.events import EventSource, as_events, compact_events, concat_sources, is_event_array
 from snn_repro.data.framing import CROP_ORIGINS, check_framing, frame_events, frame_shape
 
@@ -137,7 +138,16 @@ class FramedEvents(torch.utils.data.Dataset):
         return self.frames(run_transform(self.event_transform, events.copy(), generator), span)
 
     def _valid_frames(self, arr: np.ndarray) -> bool:
-        return arr.shape == tuple(self.shape) and arr.dtype in (np.uint8, np.uint16, np.float32)
+        return arr.shape == tuple(self.shape) and arr.dtype in (np.uint8, np.uint16, np.float32) and (
+            arr.dtype != np.float32 or bool(np.isfinite(arr).all()))  # a NaN entry would train on silence
+
+    def _framed(self, i: int) -> np.ndarray:
+        """The frames of recording i, made from its events; non-finite values (a reader fed garbage) stop the run
+        naming the recording."""
+        frames = compact(self.frames(self.read(i)))
+        if frames.dtype.kind == "f" and not np.isfinite(frames).all():
+            raise CorruptFile(f"{self.ids[i]}: its frames hold non-finite values (NaN or infinity)")
+        return frames
 
     def __getitem__(self, k: int):
         return self.item(k, None)
@@ -147,10 +157,9 @@ class FramedEvents(torch.utils.data.Dataset):
         i = int(self.indices[k])
         if self.event_transform is None:
             if self.cache:
-                frames = self.cache.get(self.ids[i], lambda: compact(self.frames(self.read(i))),
-                                        self._valid_frames)
+                frames = self.cache.get(self.ids[i], lambda: self._framed(i), self._valid_frames)
             else:
-                frames = self.frames(self.read(i))
+                frames = self._framed(i)
         else:
             events = as_events(self.cache.get(self.ids[i], lambda: compact_events(self.read(i)), is_event_array)) \
                 if self.cache else self.read(i)

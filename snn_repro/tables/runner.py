@@ -8,10 +8,13 @@ ones whose results.json carries the config hash the job would have now. A comple
 ``force`` re-runs them (with every other job) or ``keep_stale`` keeps them.
 
 One run of a paper's tables at a time (they share job directories): the runner holds a lock on ``run.lock`` in the
-paper's runs directory and a second one says so and exits. Each job's config is composed before the sweep starts; a
-job that does not compose (an override only one row rejects) is recorded as failed with its error and left out, and
-the others run. A stop signal to the runner (kill, timeout, make's SIGTERM) is handed to the sweep, which saves its
-checkpoints and ends, before the runner exits.
+paper's runs directory, and its sweep holds it too (the open lock file is handed to it), so a killed runner's sweep
+still holds it until it has ended; a second run says so and exits. Each job's config is composed before the sweep
+starts; a job that does not compose (an override only one row rejects) is recorded as failed with its error and left
+out, and the others run. A stop signal to the runner (kill, timeout, make's SIGTERM) is handed to the sweep, which
+saves its checkpoints and ends, before the runner exits. A runner killed outright (SIGKILL, OOM killer) cannot hand
+anything on: the sweep then gets SIGTERM from the kernel (the parent-death signal), so no orphan runs beside a re-run.
+Paths handed to Hydra are quoted (snn_repro.overrides), so a checkout path with a space, quote or comma works.
 """
 from __future__ import annotations
 
@@ -28,12 +31,13 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 from snn_repro.confighash import config_hash
+from snn_repro.overrides import quoted
 from snn_repro.results import ROOT, code_version
 from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, job_dir, load_table, runs_dir
-from snn_repro.tables.jobs import COMPLETE, FAILED, table_jobs
+from snn_repro.tables.jobs import COMPLETE, FAILED, MISSING, job_state, table_jobs
 
 SMOKE_DIR = ROOT / "logs" / "smoke"
 SMOKE = "+debug=smoke"  # after +experiment, so that it overrides the experiment's settings
@@ -157,7 +161,7 @@ def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = 
                 *(_smoke_args(dict(fixed)) if smoke else []),
                 f"ckpt_path={'null' if force else 'last'}",
                 "hydra/callbacks=aggregate",
-                f"hydra.sweep.dir={runs_dir(table, base)}", f"hydra.sweep.subdir={subdir}",
+                f"hydra.sweep.dir={quoted(runs_dir(table, base))}", f"hydra.sweep.subdir={subdir}",
                 *extra,
             ])
     return commands
@@ -179,9 +183,10 @@ class TableBusy(RuntimeError):
 
 
 @contextmanager
-def table_lock(table: Table, base: Path) -> Iterator[None]:
-    """Exclusive while one runner works in this paper's runs directory (released when the process ends, even
-    killed): the paper's tables share job directories."""
+def table_lock(table: Table, base: Path) -> Iterator[IO]:
+    """Exclusive while one runner works in this paper's runs directory (released when every process holding the
+    open file has ended, even killed): the paper's tables share job directories. Yields the open lock file, which
+    the runner hands to its sweeps (``call_forwarding(..., lock=...)``)."""
     path = runs_dir(table, base) / "run.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as f:
@@ -197,7 +202,7 @@ def table_lock(table: Table, base: Path) -> Iterator[None]:
         f.write(f"pid {os.getpid()}\n")
         f.flush()
         try:
-            yield
+            yield f
         finally:
             f.seek(0)
             f.truncate()
@@ -206,10 +211,36 @@ def table_lock(table: Table, base: Path) -> Iterator[None]:
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
-def call_forwarding(cmd: list[str]) -> tuple[int, int | None]:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _die_with_parent(parent: int):
+    """preexec_fn: the kernel sends the child SIGTERM when the process that started it dies, also by SIGKILL, when
+    no handler of ours can forward anything (Linux only; elsewhere a no-op)."""
+    def preexec() -> None:
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+    return preexec
+
+
+def call_forwarding(cmd: list[str], lock: IO | None = None) -> tuple[int, int | None]:
     """Run ``cmd`` and wait for it; a stop signal to this process goes to it (its own process group, so a terminal's
-    Ctrl+C reaches it once, through here). Returns (exit status, the signal received or None)."""
-    child = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True)
+    Ctrl+C reaches it once, through here), and it gets SIGTERM if this process is killed. ``lock``, an open lock
+    file, is inherited by it, so the lock lasts as long as it does. Returns (exit status, the signal received or
+    None)."""
+    child = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent(os.getpid()),
+                             pass_fds=(lock.fileno(),) if lock is not None else ())
+    if lock is not None:  # a second runner names both holders
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()} and its sweep, pid {child.pid},\n")
+        lock.flush()
     received: list[int] = []
 
     def forward(signum, frame):
@@ -271,15 +302,15 @@ def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None 
     if dry_run:
         return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run, keep_stale)
     try:
-        with table_lock(table, base):
-            return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run, keep_stale)
+        with table_lock(table, base) as lock:
+            return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run, keep_stale, lock)
     except TableBusy as e:
         print(e, file=sys.stderr)
         return 1
 
 
 def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base: Path, dry_run: bool,
-                keep_stale: bool) -> int:
+                keep_stale: bool, lock: IO | None = None) -> int:
     from snn_repro.results import write_json_atomic
     from snn_repro.tables.aggregate import aggregate
     from snn_repro.tables.leaderboard import write_leaderboard
@@ -312,13 +343,20 @@ def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base
         print("run:", " ".join(cmd[1:]), flush=True)
         if dry_run:
             continue
-        code, stopped = call_forwarding(cmd)
+        code, stopped = call_forwarding(cmd, lock)
         if stopped is not None:
             name = signal.Signals(stopped).name
             print(f"error: {table.name} stopped by {name}; the sweep ended, its jobs keep their last checkpoints "
                   f"(run the same command to resume)", file=sys.stderr)
             return 128 + stopped
         status = code or status
+    if status and not dry_run:  # a sweep that ended before starting some jobs (Hydra refused its command line)
+        for row_id, job_seeds in plan.run.items():
+            for seed in job_seeds:
+                if job_state(table, row_id, seed, base).state == MISSING:
+                    write_json_atomic(job_dir(table, table.rows[row_id], seed, base) / "failed.json",
+                                      {"status": "failed", "started": time.time(), "error": f"error: its sweep "
+                                       f"ended with status {status} before starting it (the sweep's error is above)"})
     if not commands and not failures:
         print(f"{table.name}: every job is complete under the current config (--force re-runs)")
     if not dry_run:

@@ -151,6 +151,38 @@ def test_an_entry_of_the_wrong_shape_or_dtype_is_rebuilt(c10dvs, bad):
     assert batch[0].shape == (len(ds), *frames.shape)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_an_entry_holding_nan_or_infinity_is_rebuilt_and_named(c10dvs, bad, capsys):
+    ds = get_loader("cifar10dvs")(_cfg(c10dvs), "train")
+    frames, _ = _truth(ds, 0)
+    path = ds.cache.path(ds.ids[int(ds.indices[0])])
+    damaged = frames.astype(np.float32)
+    damaged.flat[::7] = bad  # the right shape and dtype: only the values are damaged
+    np.save(path, damaged)
+    assert np.array_equal(ds[0][0].numpy(), frames)
+    assert np.isfinite(np.load(path)).all()  # rewritten from the recording
+    warnings = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and path in warnings[0] and ds.ids[int(ds.indices[0])] in warnings[0]
+
+
+def test_frames_of_a_recording_that_are_not_finite_stop_naming_it(c10dvs, monkeypatch):
+    from snn_repro.data.errors import CorruptFile
+
+    ds = get_loader("cifar10dvs")(_cfg(c10dvs), "train")
+    frame_events = ds.frames
+
+    def nan_frames(events, span=None):  # a reader that decodes garbage into the frames
+        out = frame_events(events, span).astype(np.float32)
+        out[0, 0, 0, 0] = np.nan
+        return out
+
+    monkeypatch.setattr(ds, "frames", nan_frames)
+    with pytest.raises(CorruptFile) as err:
+        ds[0]
+    assert ds.ids[int(ds.indices[0])] in str(err.value) and "non-finite" in str(err.value)
+    assert not [f for f in os.listdir(ds.cache.dir) if f.endswith(".npy")]  # nothing cached from it
+
+
 def test_a_full_disk_runs_uncached_and_says_so_once(c10dvs, monkeypatch, capsys):
     from snn_repro.data import cache as cache_module
 

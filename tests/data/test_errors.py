@@ -232,3 +232,32 @@ def test_events_outside_the_sensor_are_counted_and_warned_once(tmp_path, rng, ca
     first = ds.source.read(int(ds.indices[0]))
     inside = int(((first["x"] < 128) & (first["y"] < 128)).sum())
     assert f"{400 - inside} of 400 events" in warnings[0] and ds.ids[int(ds.indices[0])] in warnings[0]
+
+
+DAMAGED = {  # dataset and its overrides, writer, file damaged, how
+    "shd-empty": (["dataset=shd", "encoder=frames"], lambda r, g: fx.write_shd(r, g, {"train": 3, "test": 2}, 20),
+                  "SHD/shd_train.h5", "empty"),
+    "mnist-gz-cut": (["dataset=mnist"], lambda r, g: fx.write_mnist(r, g, 10, 5, gz=True),
+                     "t10k-images-idx3-ubyte.gz", "cut"),
+    "cifar10-cut": (["dataset=cifar10", "arch=convnet"], lambda r, g: fx.write_cifar10(r, g, 3),
+                    "cifar-10-batches-py/data_batch_3", "cut"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_a_damaged_data_file_through_the_entry_point_is_one_line_naming_it(tmp_path, rng, case):
+    from tests.conftest import run_cli
+
+    overrides, write, file, how = DAMAGED[case]
+    name = overrides[0].split("=")[1]
+    write(str(tmp_path / "data" / name), rng)
+    victim = tmp_path / "data" / name / file
+    if how == "empty":
+        victim.write_bytes(b"")
+    else:
+        _cut(victim, 40)
+    r = run_cli(*overrides, f"paths.data_dir={tmp_path / 'data'}", f"hydra.run.dir={tmp_path / 'run'}", "logger=none")
+    lines = r.stderr.strip().splitlines()
+    # our error is the line, naming the file; the reader's own error (h5py, gzip, pickle) follows it in brackets
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"error: CorruptFile: {victim}: ") and "(" in lines[0], lines[0]

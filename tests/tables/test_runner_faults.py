@@ -10,7 +10,7 @@ import time
 from snn_repro.results import ROOT
 from snn_repro.tables.catalog import job_dir, load_table
 from snn_repro.tables.jobs import COMPLETE, FAILED, job_state
-from snn_repro.tables.runner import run_table, table_lock
+from snn_repro.tables.runner import TableBusy, run_table, table_lock
 
 from .test_sweep_runs import _run_table
 
@@ -86,3 +86,50 @@ def test_a_row_that_does_not_compose_fails_alone(tmp_path):
     md = (tmp_path / "demo" / "t1.md").read_text()
     assert f"failed: {error}" in next(ln for ln in md.splitlines() if ln.startswith("| IF |"))
     assert "not run" not in next(ln for ln in md.splitlines() if ln.startswith("| LIF |"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_runner_takes_its_sweep_with_it_and_the_lock_lasts_until_the_sweep_ends(tmp_path):
+    marker, release = tmp_path / "job.pid", tmp_path / "release"
+    hold = ["+callbacks.hold._target_=tests.tables.hold.HoldAtStep", f"+callbacks.hold.marker={marker}",
+            f"+callbacks.hold.release={release}"]
+    code = ("import sys; from pathlib import Path; from snn_repro.tables.runner import run_table; "
+            f"sys.exit(run_table('demo_t1', seeds=[0], rows=['LIF'], smoke=True, base=Path({str(tmp_path)!r}), "
+            f"extra={hold!r}))")
+    runner = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, env={**os.environ, "WANDB_MODE": "disabled"})
+    job = None
+    try:
+        deadline = time.time() + 240
+        while not marker.exists() or not marker.read_text():
+            assert time.time() < deadline and runner.poll() is None
+            time.sleep(0.1)
+        job = int(marker.read_text())
+        runner.kill()  # SIGKILL: no handler of the runner runs
+        runner.wait(timeout=60)
+        # the job is held mid-training: its sweep still holds the paper's lock, so a second run cannot start
+        table = load_table("demo_t1")
+        try:
+            with table_lock(table, tmp_path):
+                raise AssertionError("the lock died with the runner while its sweep was still running")
+        except TableBusy as e:
+            assert f"sweep, pid {job}" in str(e)
+        release.write_text("")
+        deadline = time.time() + 120
+        while _alive(job):  # it was told to stop (SIGTERM): it saves last.ckpt and ends
+            assert time.time() < deadline, "the sweep outlived its runner"
+            time.sleep(0.1)
+        d = job_dir(table, table.rows["LIF"], 0, tmp_path)
+        assert (d / "checkpoints" / "last.ckpt").exists() and not (d / "results.json").exists()
+        with table_lock(table, tmp_path):  # free once the sweep has ended
+            pass
+    finally:
+        release.write_text("")
+        if job is not None and _alive(job):
+            os.kill(job, signal.SIGKILL)
