@@ -1,4 +1,5 @@
 """Every table config composes with every one of its row experiments, and its sweep expands to rows x seeds."""
+import importlib.util
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from snn_repro.confighash import config_hash
+from snn_repro.results import ROOT
 from snn_repro.schema import validate
 from snn_repro.tables.catalog import PAPERS, TableConfigError, checklist, discover_tables, load_table
 from snn_repro.tables.runner import compose_job, plan_table, sweep_commands
@@ -15,6 +17,18 @@ from snn_repro.tables.runner import compose_job, plan_table, sweep_commands
 # every job the table configs compose, as recorded (scripts/record_jobs.py; see test_jobs_record.py)
 RECORD = {(n, j["row"], j["seed"]): j for n, jobs in
           json.loads(Path(__file__).with_name("jobs.json").read_text()).items() for j in jobs}
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# every row's composed config before issue 28 (scripts/record_configs.py): a restructuring must compose the same
+FIXTURE = _load_script("record_configs")
+CONFIGS = json.loads(FIXTURE.PATH.read_text())
 
 ERRORS: dict[str, str] = {}
 TABLES = discover_tables(ERRORS)
@@ -37,6 +51,9 @@ def test_row_experiment_composes_validates_and_runs_the_recorded_config(name, ro
     for key, value in table.rows[row].overrides.items():
         assert OmegaConf.select(cfg, key) == value
     assert config_hash(cfg) == RECORD[(name, row, table.seeds[0])]["config_hash"]
+    want = FIXTURE.expand(CONFIGS, name, row)
+    got = FIXTURE.row_config(cfg)
+    assert {k: (want.get(k), got.get(k)) for k in want.keys() | got.keys() if want.get(k) != got.get(k)} == {}
 
 
 def test_swept_rows_carry_their_paper_value_by_sweep_value():
