@@ -300,6 +300,10 @@ def validate(cfg: DictConfig) -> None:
     if optimized is not None and not str(optimized).startswith(("val/", "best/val")):
         errors.append(f"optimized_metric: {optimized!r} is not a validation metric (a search must never select "
                       f"on the test split: use val/acc, val/loss, best/val_acc)")
+    elif optimized is not None and not (_resolved(cfg, "dataset.split.val_fraction") or 0) > 0:
+        # a search is a held-out job: it validates on a split of train (the paper-protocol jobs have none)
+        errors.append(f"optimized_metric: {optimized!r} needs a validation split: set dataset.split.val_fraction "
+                      f"> 0 (e.g. 0.1, as a table's held-out jobs)")
     precision = _resolved(cfg, "trainer.precision")
     if precision is not None and str(precision) not in PRECISIONS:
         errors.append(f"trainer.precision: {precision!r} is not supported (neuron states and spike counts stay "

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from snn_repro.results import ROOT
+from snn_repro.tables.protocols import PAPER, protocol_subdir
 
 TABLE_DIR = ROOT / "conf" / "table"
 CHECKLIST = Path(__file__).with_name("checklist.yaml")
@@ -199,6 +200,12 @@ def base_of(table: Table, runs: Path) -> Path:
                      f"or <base>/{table.paper}/runs)")
 
 
-def job_dir(table: Table, row: Row, seed: int, base: Path | None = None) -> Path:
-    """The stable directory of one job: runs_dir / <row.job> / seed<seed>."""
-    return runs_dir(table, base) / row.job / f"seed{seed}"
+def job_subdir(job: str, seed: int | str, protocol: str = PAPER) -> str:
+    """The one rule naming a job's directory below the runs directory: ``<row job>/[held_out/]seed<seed>``. The
+    runner hands it Hydra interpolations (``${seed}``) to name the jobs of a sweep the same way."""
+    return f"{job}/{protocol_subdir(protocol)}seed{seed}"
+
+
+def job_dir(table: Table, row: Row, seed: int, base: Path | None = None, protocol: str = PAPER) -> Path:
+    """The stable directory of one job: runs_dir / <row.job> / [held_out/] seed<seed>."""
+    return runs_dir(table, base) / job_subdir(row.job, seed, protocol)

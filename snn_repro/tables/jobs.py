@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from snn_repro.tables.catalog import Table, job_dir
+from snn_repro.tables.protocols import PAPER
 
 # job states: complete (results.json), failed (failed.json), interrupted (started, no result), missing (never run)
 COMPLETE, FAILED, INTERRUPTED, MISSING = "complete", "failed", "interrupted", "missing"
@@ -21,6 +22,7 @@ class JobState:
     state: str
     results: dict[str, Any] | None = None
     error: str | None = None
+    protocol: str = PAPER
 
 
 def _read_json(path: Path) -> dict | None:
@@ -35,9 +37,9 @@ def _started(path: Path, data: dict) -> float:
     return float(started) if isinstance(started, (int, float)) else path.stat().st_mtime
 
 
-def job_state(table: Table, row: str, seed: int, base: Path | None = None) -> JobState:
+def job_state(table: Table, row: str, seed: int, base: Path | None = None, protocol: str = PAPER) -> JobState:
     experiment = table.rows[row].experiment
-    d = job_dir(table, table.rows[row], seed, base)
+    d = job_dir(table, table.rows[row], seed, base, protocol)
     res, fail = d / "results.json", d / "failed.json"
     # the newest attempt decides: the one that started last (its "started" time; the file's time for records
     # written before that field existed), not the one that ended last (an older attempt may end after a newer one)
@@ -46,29 +48,29 @@ def job_state(table: Table, row: str, seed: int, base: Path | None = None) -> Jo
     res_t = _started(res, res_data) if res_data is not None else None
     fail_t = _started(fail, fail_data) if fail_data is not None else None
     if res_t is not None and (fail_t is None or res_t >= fail_t) and res_data.get("status") == "complete":
-        return JobState(row, experiment, seed, d, COMPLETE, results=res_data)
+        return JobState(row, experiment, seed, d, COMPLETE, results=res_data, protocol=protocol)
     if fail_t is not None:
-        return JobState(row, experiment, seed, d, FAILED, error=fail_data.get("error", "failed (no error line)"))
-    if d.exists():
-        return JobState(row, experiment, seed, d, INTERRUPTED)
-    return JobState(row, experiment, seed, d, MISSING)
+        return JobState(row, experiment, seed, d, FAILED, error=fail_data.get("error", "failed (no error line)"),
+                        protocol=protocol)
+    return JobState(row, experiment, seed, d, INTERRUPTED if d.exists() else MISSING, protocol=protocol)
 
 
-def table_seeds(table: Table, base: Path | None = None) -> list[int]:
-    """The table's seeds and any other seed a job was run with (`--seeds`), found on disk."""
+def table_seeds(table: Table, base: Path | None = None, protocol: str = PAPER) -> list[int]:
+    """The table's seeds and any other seed a job of ``protocol`` was run with (`--seeds`), found on disk."""
     found = set(table.seeds)
     for row in table.rows.values():
-        d = job_dir(table, row, 0, base).parent
+        d = job_dir(table, row, 0, base, protocol).parent
         if d.is_dir():
             found |= {int(p.name[4:]) for p in d.glob("seed*") if p.name[4:].isdigit()}
     return sorted(found)
 
 
 def table_jobs(table: Table, seeds: list[int] | None = None, rows: list[str] | None = None,
-               base: Path | None = None) -> list[JobState]:
-    """Jobs of the given rows and seeds (default: all rows; the table's seeds plus those found on disk)."""
-    seeds = seeds if seeds is not None else table_seeds(table, base)
-    return [job_state(table, row, seed, base) for row in (rows or list(table.rows)) for seed in seeds]
+               base: Path | None = None, protocol: str = PAPER) -> list[JobState]:
+    """Jobs of ``protocol`` of the given rows and seeds (default: all rows; the table's seeds plus those found on
+    disk)."""
+    seeds = seeds if seeds is not None else table_seeds(table, base, protocol)
+    return [job_state(table, row, seed, base, protocol) for row in (rows or list(table.rows)) for seed in seeds]
 
 
 def metric_value(results: dict, metric: str) -> float | None:

@@ -85,4 +85,5 @@ def test_a_row_that_does_not_compose_fails_alone(tmp_path):
     assert error.startswith("error: ") and "leak" in error and "\n" not in error
     md = (tmp_path / "demo" / "t1.md").read_text()
     assert f"failed: {error}" in next(ln for ln in md.splitlines() if ln.startswith("| IF |"))
-    assert "not run" not in next(ln for ln in md.splitlines() if ln.startswith("| LIF |"))
+    lif_status = next(ln for ln in md.splitlines() if ln.startswith("| LIF |")).split("|")[-2]
+    assert "not run" not in lif_status and "(n=1)" in md

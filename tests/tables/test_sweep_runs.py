@@ -57,7 +57,7 @@ def test_a_failing_row_is_recorded_and_the_others_still_run(tmp_path):
     error = json.loads((runs / "if" / "seed0" / "failed.json").read_text())["error"]
     assert error.startswith("error: RuntimeError: shape mismatch in IF row (") and "second line" not in error
     md = (tmp_path / "demo" / "t1.md").read_text()
-    assert f"| IF | demo/if | 90.0 | — | — | — | — | failed: {error} |" in md
+    assert f"| IF | demo/if | 90.0 | — | — | — | not run | failed: {error} |" in md
     lif = next(ln for ln in md.splitlines() if ln.startswith("| LIF |"))
     assert "(n=1)" in lif and lif.endswith("| partial (1/3 seeds) |")  # seed 1 of the table was not asked for
     assert f"failed: demo_t1 IF seed 0: {error}" in r.stdout
