@@ -3,7 +3,8 @@
   list                                   every artefact: make target, datasets, status
   run NAME [--seeds 0,1] [--rows A,B] [--protocol paper|held-out|both] [--smoke] [--force | --keep-stale]
       [--dry-run] [-- hydra overrides...]
-  aggregate NAME|all [--smoke]           (re)write results/<paper>/<id>.md/.csv from the runs on disk
+  aggregate NAME|all [--smoke] [-- overrides...]   (re)write results/<paper>/<id>.md/.csv from the runs on disk
+                                         (and the committed records); with overrides: that variant's table
   aggregate DIR [--metric M] [--over K]  any multirun directory: mean ± std (n) per override combination
   leaderboard                            results/leaderboard.md
 NAME is <paper>_<id> or <paper>-<id> (e.g. asf_t1). Overrides after `--` go to every job (e.g. trainer=gpu,
@@ -86,10 +87,12 @@ def _main(argv: list[str] | None = None) -> int:
         from snn_repro.tables.aggregate import aggregate
         from snn_repro.tables.runner import SMOKE_DIR
 
+        from snn_repro.tables.variants import as_variant
+
         tables = discover_tables().values() if args.name == "all" else [load_table(_name(args.name))]
         for t in tables:
             if not t.script:
-                aggregate(t, SMOKE_DIR if args.smoke else None)
+                aggregate(as_variant(t, extra), SMOKE_DIR if args.smoke else None)
         from snn_repro.tables.leaderboard import write_leaderboard
 
         write_leaderboard(SMOKE_DIR if args.smoke else None)  # the tables' rows feed it

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from snn_repro.results import git_commit, write_atomic
-from snn_repro.tables.catalog import RESULTS_DIR, Table, paper_reference
+from snn_repro.tables.catalog import RESULTS_DIR, Table, paper_reference, table_path
 from snn_repro.tables.figures import save_png
 from snn_repro.tables.jobs import COMPLETE, FAILED, INTERRUPTED, MISSING, JobState, metric_value, table_jobs
 from snn_repro.tables.protocols import HELD_OUT, LABELS, PAPER, VAL_FRACTION, protocol_subdir
@@ -404,7 +404,7 @@ def aggregate(table: Table, base: Path | None = None, commit: str | None = None,
     """Write <base>/<paper>/<id>.md and .csv (and .png for figures); returns the markdown path."""
     base = Path(base) if base else RESULTS_DIR
     rows = row_results(table, base)
-    md = base / table.paper / f"{table.id}.md"
+    md = table_path(table, base)
     command = command or f"python -m snn_repro.tables aggregate {table.name}"
     write_atomic(md, render_markdown(table, rows, commit or git_commit(), command))
     write_atomic(md.with_suffix(".csv"), render_csv(rows, table))

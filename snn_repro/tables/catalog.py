@@ -71,6 +71,7 @@ class Table:
     paper_values: dict[str, Any] = field(default_factory=dict)  # a script artefact's values
     config_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys beyond the fixed format (e.g. extra_metrics)
+    variant: str = ""  # a run with overrides that change the jobs (snn_repro/tables/variants.py); "" = canonical
 
     @property
     def name(self) -> str:  # the `+table=` option and the make target suffix
@@ -142,7 +143,7 @@ def load_table(name_or_path: str | Path) -> Table:
     for key in ("paper", "id"):
         if key not in node:
             raise TableConfigError(f"{path}: table.{key} is missing")
-    known = set(Table.__dataclass_fields__) - {"config_file", "extra", "rows"}
+    known = set(Table.__dataclass_fields__) - {"config_file", "extra", "rows", "variant"}
     table = Table(**{k: v for k, v in node.items() if k in known and (v is not None or k == "script")},
                   config_file=path, extra={k: v for k, v in node.items() if k not in known | {"rows"}})
     table.id, table.paper = str(table.id), str(table.paper)
@@ -185,8 +186,17 @@ def runs_dir(table: Table, base: Path | None = None) -> Path:
     use (apbs/cifar10dvs_all in APBS Tables 1-3 and Fig. 4) runs once, and every table reads that run (the job
     directory names the experiment and its overrides; the skip hash, which ignores the table, must match)."""
     if base is None or Path(base).resolve() == RESULTS_DIR.resolve():
-        return RUNS_DIR / table.paper
-    return Path(base) / table.paper / "runs"
+        runs = RUNS_DIR / table.paper
+    else:
+        runs = Path(base) / table.paper / "runs"
+    return runs / "variants" / table.variant if table.variant else runs
+
+
+def table_path(table: Table, base: Path | None = None, suffix: str = ".md") -> Path:
+    """Where the table is written: <base>/<paper>/<id>.md (.csv, .runs.json, .png); a variant's beside it as
+    <id>.variant-<name>.md, so that it never replaces the canonical table."""
+    name = f"{table.id}.variant-{table.variant}" if table.variant else table.id
+    return Path(base or RESULTS_DIR) / table.paper / f"{name}{suffix}"
 
 
 def base_of(table: Table, runs: Path) -> Path:

@@ -1,7 +1,9 @@
 """Run a table: one Hydra multirun over its rows and seeds, skipping jobs already complete under the same config.
 
-Every job writes into its own stable directory, ``runs/<paper>/<experiment>/seed<seed>`` (catalog.runs_dir: shared by
-the paper's tables, so an experiment that several use runs once), and is started with ``ckpt_path=last``: running
+Every job writes into its own stable directory, ``runs/<paper>/<experiment>/[held_out/]seed<seed>`` (catalog.job_subdir:
+shared by the paper's tables, so an experiment that several use runs once; a variant's jobs under
+``variants/<name>/``), one kind of job per protocol (snn_repro/tables/protocols.py), and is started with
+``ckpt_path=last``: running
 the same table again resumes interrupted jobs from their last checkpoint, re-runs failed ones, and skips complete
 ones whose results.json carries the config hash the job would have now. A complete job made under other code (its
 ``code_version``, a hash of the package and conf) is stale: the run lists the stale jobs and stops, unless
@@ -33,9 +35,10 @@ from typing import Iterator
 
 from snn_repro.confighash import config_hash
 from snn_repro.results import ROOT, code_version
-from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, job_dir, job_subdir, load_table, runs_dir
+from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, job_dir, job_subdir, load_table, runs_dir, table_path
 from snn_repro.tables.jobs import COMPLETE, FAILED, table_jobs
 from snn_repro.tables.protocols import LABELS, PAPER, protocol_overrides
+from snn_repro.tables.variants import as_variant, variant_overrides
 
 SMOKE_DIR = ROOT / "logs" / "smoke"
 SMOKE = "+debug=smoke"  # after +experiment, so that it overrides the experiment's settings
@@ -270,10 +273,14 @@ def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None 
               keep_stale: bool = False, protocols: tuple[str, ...] = (PAPER,)) -> int:
     """Plan, report skips, launch the sweep(s) of each protocol's jobs, aggregate once. Returns the exit status
     (non-zero if a sweep failed)."""
-    table = load_table(name)
+    table = as_variant(load_table(name), list(extra))
     if table.script and not table.rows:
         return 0 if dry_run else run_script(table, smoke)
     base = Path(base) if base else (SMOKE_DIR if smoke else RESULTS_DIR)
+    if table.variant:  # never in place of the canonical table: its own jobs and files
+        print(f"variant: {table.name} with {' '.join(variant_overrides(list(extra)))}: jobs in "
+              f"{runs_dir(table, base)}, table -> {table_path(table, base)} (the canonical table and the leaderboard "
+              f"are left as they are)")
     unknown = sorted(set(rows or []) - set(table.rows))
     if unknown:
         raise SystemExit(f"error: {table.name} has no rows {unknown} (rows: {list(table.rows)})")
@@ -350,7 +357,8 @@ def _finish(table: Table, seeds, rows, smoke: bool, base: Path, protocols: tuple
     from snn_repro.tables.leaderboard import write_leaderboard
 
     aggregate(table, base)
-    write_leaderboard(base)
+    if not table.variant:  # the leaderboard takes canonical tables only
+        write_leaderboard(base)
     failed = [j for p in protocols for j in table_jobs(table, seeds, rows, base, p) if j.state == FAILED]
     for j in failed:
         print(f"failed: {table.name} {j.row} seed {j.seed}{_tag(j.protocol)}: {j.error}")
