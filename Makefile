@@ -37,7 +37,8 @@ bench-deps: install
 	$(PY) -m pip install -q --no-deps "spikingjelly==2.0.0" "snntorch>=0.9" loguru
 
 # ---- paper tables (snn_repro/tables): `make tables` lists them; `make table-asf-t1` runs one --------------------
-# SEEDS=0,1,2 ROWS=IF,LIF override the table's seeds / rows; FORCE=1 re-runs complete jobs; KEEP_STALE=1 keeps
+# SEEDS=0,1,2 ROWS=IF,LIF override the table's seeds / rows; PROTOCOL=held-out runs the held-out jobs instead of
+# the paper-protocol ones (trained on the whole training split), PROTOCOL=both both; FORCE=1 re-runs complete jobs; KEEP_STALE=1 keeps
 # complete jobs made under other code (without it they are listed and nothing runs); OVERRIDES="..." go to
 # every job after `--` (e.g. OVERRIDES="trainer=gpu hydra/launcher=slurm hydra.launcher.partition=gpu").
 SEEDS ?=
@@ -45,7 +46,9 @@ ROWS ?=
 FORCE ?=
 OVERRIDES ?=
 KEEP_STALE ?=
+PROTOCOL ?=
 TABLE_FLAGS = $(if $(SEEDS),--seeds $(SEEDS)) $(if $(ROWS),--rows $(ROWS)) $(if $(FORCE),--force) \
+	$(if $(PROTOCOL),--protocol $(PROTOCOL)) \
 	$(if $(KEEP_STALE),--keep-stale)
 SMOKE_TABLES ?= $(basename $(notdir $(wildcard conf/table/*.yaml)))
 

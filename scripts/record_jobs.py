@@ -1,4 +1,5 @@
-"""Rewrite tests/tables/jobs.json: every job the table configs compose (row, seed, job directory, config hash).
+"""Rewrite tests/tables/jobs.json: every job the table configs compose (row, seed, job directory, config hash of
+the paper-protocol job and of the held-out job).
 
 Run it after an intended change of a table's rows or settings (and say in the table's conventions what changed and
 why); `git diff tests/tables/jobs.json` then shows exactly which jobs changed.
@@ -8,10 +9,12 @@ import json
 from snn_repro.confighash import config_hash
 from snn_repro.results import ROOT
 from snn_repro.tables.catalog import discover_tables
+from snn_repro.tables.protocols import HELD_OUT
 from snn_repro.tables.runner import compose_job
 
 if __name__ == "__main__":
     record = {name: [{"config_hash": config_hash(compose_job(table, row, seed)), "job": f"{row.job}/seed{seed}",
+                      "held_out_config_hash": config_hash(compose_job(table, row, seed, protocol=HELD_OUT)),
                       "row": rid, "seed": seed} for rid, row in table.rows.items() for seed in table.seeds]
               for name, table in sorted(discover_tables().items())}
     path = ROOT / "tests" / "tables" / "jobs.json"

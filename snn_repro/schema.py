@@ -170,6 +170,10 @@ def optimized_metric_error(cfg: DictConfig) -> str | None:
     if optimized is not None and not str(optimized).startswith(("val/", "best/val")):
         return (f"optimized_metric: {optimized!r} is not a validation metric (a search must never select on the "
                 f"test split: use val/acc, val/loss, best/val_acc)")
+    if optimized is not None and not (_resolved(cfg, "dataset.split.val_fraction") or 0) > 0:
+        # a search is a held-out job: it validates on a split of train (the paper-protocol jobs have none)
+        return (f"optimized_metric: {optimized!r} needs a validation split: set dataset.split.val_fraction > 0 "
+                f"(e.g. 0.1, as a table's held-out jobs)")
     return None
 
 

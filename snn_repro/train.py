@@ -146,18 +146,17 @@ def _table_job(cfg: DictConfig) -> dict | None:
             wandb.job_type = f"{group}-row"
             wandb.tags = sorted({*[str(t) for t in cfg.tags], paper, group, str(cfg.dataset.name), f"arch:{arch}",
                                  f"T{cfg.dataset.T}"})
-    return {"paper": paper, "id": tid, "experiment": experiment, "row": _row_of(cfg, node, experiment),
+    return {"paper": paper, "id": tid, "experiment": experiment, "row": _row_id(node),
             "metric": str(node.get("metric", "test/acc")), "group": group}
 
 
-def _row_of(cfg: DictConfig, node: DictConfig, experiment: str) -> str | None:
-    """The table row this job runs: the row of its experiment whose overrides the config holds, with the values
-    of the table's sweep axes (`IF dataset.T=200`)."""
-    for row_id, row in (node.get("rows") or {}).items():
-        if row.get("experiment") == experiment and all(
-                OmegaConf.select(cfg, k) == v for k, v in (row.get("overrides") or {}).items()):
-            return " ".join([str(row_id)] + [f"{k}={OmegaConf.select(cfg, k)}" for k in (node.get("sweep") or {})])
-    return None
+def _row_id(node: DictConfig) -> str | None:
+    """The table row this job runs, as the runner named it (``+table.row``), with the values of the table's sweep
+    axes (`IF dataset.T=200`); None for a job composed by hand without a row."""
+    if node.get("row") is None:
+        return None
+    root = node._get_root()
+    return " ".join([str(node.row)] + [f"{k}={OmegaConf.select(root, k)}" for k in (node.get("sweep") or {})])
 
 
 def _plugins() -> list:

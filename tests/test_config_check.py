@@ -26,6 +26,8 @@ ENV = {"WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT
     (["scheduler=step", "scheduler.name=linear"], "scheduler.name: 'linear' is not one of"),
     (["+scheduler.gama=0.1"], "scheduler.gama"),
     (["dataset.T=0"], "dataset.T: 0 is out of range (must be >= 1)"),
+    # a search validates on a held-out split: a paper-protocol job (no split) cannot be one
+    (["dataset=mnist", "optimized_metric=val/acc"], "optimized_metric: 'val/acc' needs a validation split"),
     (["dataset.T=-3"], "dataset.T: -3 is out of range"),
     (["dataset.batch_size=-4"], "dataset.batch_size: -4 is out of range (must be >= 1)"),
     (["optimizer.lr=-1"], "optimizer.lr: -1 is out of range (must be >= 0)"),
@@ -62,6 +64,7 @@ def test_bad_environment_variable_is_named(name, value, monkeypatch):
 @pytest.mark.parametrize("overrides", [
     ["+experiment=asf/mnist_if"], ["+experiment=aia/demo_ndigits"], ["learning_rule=asf", "arch.bias=false"],
     ["dataset=ndigits", "encoder=frames", "arch=convnet", "neuron=aia", "learning_rule=asf"],  # the README's
+    ["+experiment=bpsa/cifar10_bpsa", "hparams_search=bpsa"],  # a search brings its held-out split
 ])
 def test_good_configs_pass(overrides):
     validate(compose_config(overrides))

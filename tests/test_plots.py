@@ -4,7 +4,7 @@ from omegaconf import OmegaConf
 
 from snn_repro.plots import plot_learning_curves, plot_raster, sample_spikes
 from snn_repro.train import build_module
-from snn_repro.train import _row_of
+from snn_repro.train import _row_id
 from snn_repro.wandb_logger import run_name
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -33,10 +33,11 @@ def test_learning_curves_skip_an_empty_history(tmp_path):
 def test_wandb_run_names():
     cfg = OmegaConf.create({"seed": 2, "dataset": {"name": "mnist", "T": 200}})
     assert run_name(cfg, {"group": "asf-t1", "row": "IF"}) == "asf-t1 IF seed2"
-    node = OmegaConf.create({"rows": {"IF": {"experiment": "asf/mnist_if"}, "LIF": {"experiment": "asf/mnist_lif"}},
-                             "sweep": {"dataset.T": [100, 200]}})
-    assert _row_of(cfg, node, "asf/mnist_lif") == "LIF dataset.T=200"
-    assert _row_of(cfg, node, "asf/other") is None
+    # the row the runner names (+table.row), with the job's values of the table's sweep axes
+    cfg = OmegaConf.create({**cfg, "table": {"row": "LIF", "sweep": {"dataset.T": [100, 200]}}})
+    assert _row_id(cfg.table) == "LIF dataset.T=200"
+    cfg.table.row = None  # a job composed by hand with +table and no row
+    assert _row_id(cfg.table) is None
     cfg = OmegaConf.create({"seed": 0, "meta": {}, "dataset": {"name": "digits"},
                             "neuron": {"_target_": "snn_repro.neurons.LIF"},
                             "learning_rule": {"_target_": "snn_repro.rules.bptt.BPTT"}})

@@ -1,8 +1,10 @@
 """python -m snn_repro.tables {list,run,aggregate,leaderboard} ...
 
   list                                   every artefact: make target, datasets, status
-  run NAME [--seeds 0,1] [--rows A,B] [--smoke] [--force | --keep-stale] [--dry-run] [-- hydra overrides...]
-  aggregate NAME|all [--smoke]           (re)write results/<paper>/<id>.md/.csv from the runs on disk
+  run NAME [--seeds 0,1] [--rows A,B] [--protocol paper|held-out|both] [--smoke] [--force | --keep-stale]
+      [--dry-run] [-- hydra overrides...]
+  aggregate NAME|all [--smoke] [-- overrides...]   (re)write results/<paper>/<id>.md/.csv from the runs on disk
+                                         (and the committed records); with overrides: that variant's table
   aggregate DIR [--metric M] [--over K]  any multirun directory: mean ± std (n) per override combination
   leaderboard                            results/leaderboard.md
 NAME is <paper>_<id> or <paper>-<id> (e.g. asf_t1). Overrides after `--` go to every job (e.g. trainer=gpu,
@@ -43,6 +45,9 @@ def _main(argv: list[str] | None = None) -> int:
     r.add_argument("name")
     r.add_argument("--seeds", help="comma-separated; default: the table's seeds")
     r.add_argument("--rows", help="comma-separated row ids; default: all")
+    r.add_argument("--protocol", default="paper", choices=("paper", "held-out", "both"),
+                   help="paper (default): jobs trained on the whole training split (paper-protocol and last-epoch "
+                        "columns); held-out: separate jobs validating on 10%% of it (held-out column); both")
     r.add_argument("--smoke", action="store_true", help="synthetic data, 2 batches, CPU; writes under logs/smoke/")
     r.add_argument("--force", action="store_true", help="re-run complete jobs too, from scratch")
     r.add_argument("--keep-stale", action="store_true",
@@ -62,12 +67,13 @@ def _main(argv: list[str] | None = None) -> int:
         print(list_tables())
         return 0
     if args.cmd == "run":
+        from snn_repro.tables.protocols import parse_protocols
         from snn_repro.tables.runner import run_table
 
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
         rows = args.rows.split(",") if args.rows else None
         return run_table(_name(args.name), seeds, rows, args.smoke, args.force, extra, dry_run=args.dry_run,
-                         keep_stale=args.keep_stale)
+                         keep_stale=args.keep_stale, protocols=parse_protocols(args.protocol))
     if args.cmd == "aggregate" and Path(args.name).is_dir():
         from snn_repro.tables.multirun import aggregate_multirun
 
@@ -81,10 +87,12 @@ def _main(argv: list[str] | None = None) -> int:
         from snn_repro.tables.aggregate import aggregate
         from snn_repro.tables.runner import SMOKE_DIR
 
+        from snn_repro.tables.variants import as_variant
+
         tables = discover_tables().values() if args.name == "all" else [load_table(_name(args.name))]
         for t in tables:
             if not t.script:
-                aggregate(t, SMOKE_DIR if args.smoke else None)
+                aggregate(as_variant(t, extra), SMOKE_DIR if args.smoke else None)
         from snn_repro.tables.leaderboard import write_leaderboard
 
         write_leaderboard(SMOKE_DIR if args.smoke else None)  # the tables' rows feed it

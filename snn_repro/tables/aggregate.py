@@ -2,9 +2,11 @@
 status, with the conventions that make the numbers comparable and the commits they came from.
 
 A table of test accuracy (or error) shows three numbers per row, each mean ± std (n) over seeds: the paper protocol
-(best test accuracy over epochs, as the papers' codes report: it selects on test), the last epoch, and the held-out
-protocol (checkpoint chosen on a validation split carved from train, test evaluated once). The paper value and the
-difference column go with the paper protocol.
+(best test accuracy over epochs, as the papers' codes report: it selects on test) and the last epoch, both from the
+row's jobs trained on the whole training split, and the held-out protocol, from the row's separate held-out jobs
+(checkpoint chosen on a validation split carved from train, test evaluated once; "not run" until they run). The
+paper value and the difference column go with the paper protocol. Every output names its columns so: the CSV's
+``paper_protocol_mean`` ... ``held_out_n``.
 
 Values are percentages (the metric, in [0, 1] in results.json, times 100), as the papers print them. A row never
 run says "not run"; a failed job shows its error line; the paper value is never shown as reproduced.
@@ -20,15 +22,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from snn_repro.results import git_commit, write_atomic
-from snn_repro.tables.catalog import RESULTS_DIR, Table, paper_reference
+from snn_repro.tables.catalog import RESULTS_DIR, Table, paper_reference, table_path
 from snn_repro.tables.figures import save_png
-from snn_repro.tables.jobs import COMPLETE, FAILED, INTERRUPTED, JobState, metric_value, table_jobs
+from snn_repro.tables.jobs import COMPLETE, FAILED, INTERRUPTED, MISSING, JobState, metric_value, table_jobs
+from snn_repro.tables.protocols import HELD_OUT, LABELS, PAPER, VAL_FRACTION, protocol_subdir
 
-CSV_FIELDS = ("row", "experiment", "paper", "mean", "std", "n", "difference", "status", "error")
 DASH = "—"
-# (metric prefix, column title) of the three protocols; "mean"/"std"/"n"/"difference" are the paper protocol's
+# (metric prefix, column title) of the three protocols
 PROTOCOLS = (("paper_protocol", "paper protocol"), ("last_epoch", "last epoch"), ("held_out", "held-out"))
-PROTOCOL_CSV = tuple(f"{p}_{k}" for p, _ in PROTOCOLS[1:] for k in ("mean", "std", "n")) + ("best",)
+STATS = ("mean", "std", "n")
+
+
+def csv_fields(protocols: bool) -> tuple[str, ...]:
+    """The CSV's columns, each named for what it holds: the three protocols' statistics of an accuracy/error table
+    (the difference is the paper protocol's mean - paper), or the metric's (``reproduced_*``) of any other."""
+    if not protocols:
+        return ("row", "experiment", "paper", *(f"reproduced_{k}" for k in STATS), "difference", "status", "error")
+    return ("row", "experiment", "paper", *(f"paper_protocol_{k}" for k in STATS), "difference", "status", "error",
+            *(f"{p}_{k}" for p, _ in PROTOCOLS[1:] for k in STATS), "held_out_status", "paper_protocol_best_seed")
+
+
+# what changed in every table's protocol with issue 28 (written once, shown in every accuracy table's conventions)
+PROTOCOLS_NOTE = (
+    "- protocols: the paper-protocol and last-epoch columns come from jobs trained on the whole training split, as "
+    "the papers trained; the held-out column from separate held-out jobs. Changed with issue 28: before it, every "
+    f"job held out {VAL_FRACTION:.0%} of each class of the training split, so those two columns were trained on "
+    f"{1 - VAL_FRACTION:.0%} of it; such runs are now this table's held-out jobs (their directories "
+    "`<row>/held_out/seed<N>`), and its paper-protocol and last-epoch cells need a rerun on the whole split. The "
+    "paper column and the paper protocol select on test")
 
 
 def protocol_metrics(metric: str) -> dict[str, str] | None:
@@ -56,8 +77,14 @@ class RowResult:
     values: list[float] = field(default_factory=list)  # in %
     status: str = "not run"
     error: str = ""
-    jobs: list[JobState] = field(default_factory=list)
+    jobs: list[JobState] = field(default_factory=list)  # trained on the whole training split (paper protocol)
     by_protocol: dict[str, list[float]] = field(default_factory=dict)  # protocol -> values in % (accuracy tables)
+    held_out_jobs: list[JobState] = field(default_factory=list)  # the separate held-out jobs
+    held_out_status: str = "not run"
+
+    @property
+    def all_jobs(self) -> list[JobState]:
+        return self.jobs + self.held_out_jobs
 
     @property
     def mean(self) -> float | None:
@@ -74,13 +101,31 @@ class RowResult:
         return self.mean - float(self.paper)
 
 
+def _status(jobs: list[JobState]) -> tuple[str, str]:
+    """(status, first error line) of one row's jobs of one protocol."""
+    failed = [j for j in jobs if j.state == FAILED]
+    done = sum(j.state == COMPLETE for j in jobs)
+    if failed:
+        return ("failed" if not done else f"partial ({done}/{len(jobs)} seeds, {len(failed)} failed)",
+                failed[0].error or "")
+    if jobs and done == len(jobs):
+        return "done", ""
+    if done:
+        return f"partial ({done}/{len(jobs)} seeds)", ""
+    if any(j.state == INTERRUPTED for j in jobs):
+        return "partial (interrupted: rerun resumes)", ""
+    return "not run", ""
+
+
 def row_results(table: Table, base: Path | None = None) -> list[RowResult]:
-    jobs = table_jobs(table, base=base)
+    jobs = table_jobs(table, base=base, protocol=PAPER)
+    protocols = protocol_metrics(table.metric)
+    held = table_jobs(table, base=base, protocol=HELD_OUT) if protocols else []
     out = []
     for row, spec in table.rows.items():
         mine = [j for j in jobs if j.row == row]
-        r = RowResult(row, " ".join([spec.experiment, *spec.override_args()]), spec.paper, jobs=mine)
-        protocols = protocol_metrics(table.metric)
+        r = RowResult(row, " ".join([spec.experiment, *spec.override_args()]), spec.paper, jobs=mine,
+                      held_out_jobs=[j for j in held if j.row == row and j.state != MISSING])
         for j in mine:
             if j.state != COMPLETE:
                 continue
@@ -89,24 +134,22 @@ def row_results(table: Table, base: Path | None = None) -> list[RowResult]:
                 if v is not None:
                     r.values.append(100.0 * v)
                 continue
-            for p, metric in protocols.items():
-                v = metric_value(j.results, metric)
+            for p in ("paper_protocol", "last_epoch"):
+                v = metric_value(j.results, protocols[p])
                 if v is not None:
                     r.by_protocol.setdefault(p, []).append(100.0 * v)
+        for j in r.held_out_jobs:
+            v = metric_value(j.results, protocols["held_out"]) if j.state == COMPLETE else None
+            if v is not None:
+                r.by_protocol.setdefault("held_out", []).append(100.0 * v)
         if protocols is not None:
             r.values = r.by_protocol.get("paper_protocol", [])
-        failed = [j for j in mine if j.state == FAILED]
-        done = sum(j.state == COMPLETE for j in mine)
-        if failed:
-            r.status = "failed" if not done else f"partial ({done}/{len(mine)} seeds, {len(failed)} failed)"
-            r.error = failed[0].error or ""
-        elif done == len(mine):
+            held_status, held_error = _status(r.held_out_jobs)
+            r.held_out_status = held_status + (f": {held_error}" if held_error else "")
+        r.status, r.error = _status(mine)
+        if r.status == "done" and not r.values:
             wanted = "paper_protocol/" + table.metric.replace("/", "_") if protocols else table.metric
-            r.status = "done" if r.values else f"done (no {wanted} in results: rerun with this version)"
-        elif done:
-            r.status = f"partial ({done}/{len(mine)} seeds)"
-        elif any(j.state == INTERRUPTED for j in mine):
-            r.status = "partial (interrupted: rerun resumes)"
+            r.status = f"done (no {wanted} in results: rerun with this version)"
         out.append(r)
     return out
 
@@ -137,7 +180,7 @@ def _observed_conventions(rows: list[RowResult]) -> list[str]:
     """What the completed runs actually used (from their resolved configs), one line per distinct setting."""
     seen: dict[str, list[str]] = {}
     for r in rows:
-        for j in r.jobs:
+        for j in r.all_jobs:
             if j.state != COMPLETE:
                 continue
             d = (j.results.get("config") or {}).get("dataset") or {}
@@ -182,9 +225,11 @@ def _protocol_table(table: Table, rows: list[RowResult], unit: str, seeds: list[
              "- **paper protocol**: what the paper's code reports, the highest test accuracy over epochs. It "
              "**selects on test**: not a held-out number. Difference = its mean − paper (percentage points).",
              "- **last epoch**: the test accuracy of the final weights.",
-             "- **held-out**: the checkpoint with the best accuracy on a validation split carved from the training "
-             "set (stratified per class, fixed seed; see Conventions), test evaluated once at it. The number we "
-             "would defend.", ""]
+             "- both from the row's jobs trained on the whole training split, as the paper trained.",
+             f"- **held-out**: separate jobs (`make {table.target} PROTOCOL=held-out`) that hold out "
+             f"{VAL_FRACTION:.0%} of every class of the training split (fixed seed; see Conventions), choose the "
+             "checkpoint with the best accuracy on it and evaluate test once at it. The number we would defend; "
+             "\"not run\" until those jobs run.", ""]
     head = ["row", "experiment", "paper", "paper protocol", "difference", *(["best seed"] if best else []),
             "last epoch", "held-out", "status"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -195,25 +240,28 @@ def _protocol_table(table: Table, rows: list[RowResult], unit: str, seeds: list[
         if best:
             paper_values = r.by_protocol.get("paper_protocol", [])
             cells.append(_fmt((min if unit == "error" else max)(paper_values)) if paper_values else DASH)
-        cells += [summary(r.by_protocol.get("last_epoch", [])), summary(r.by_protocol.get("held_out", [])),
-                  _cell(status)]
+        held = r.by_protocol.get("held_out", [])
+        cells += [summary(r.by_protocol.get("last_epoch", [])),
+                  summary(held) + ("" if r.held_out_status == "done" else f" ({_cell(r.held_out_status)})")
+                  if held else _cell(r.held_out_status), _cell(status)]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def _split_conventions(rows: list[RowResult]) -> list[str]:
-    """The validation split the completed runs used, from their results.json."""
+    """The split each kind of completed job used, from their results.json."""
     seen = set()
     for r in rows:
-        for j in r.jobs:
+        for j in r.all_jobs:
             split = (j.results or {}).get("split") if j.state == COMPLETE else None
             if split:
-                seen.add((split.get("val_fraction"), split.get("seed"), split.get("train"), split.get("val"),
-                          split.get("test"), split.get("selection_metric")))
-    return [f"- validation split: {frac} of every class of the training split held out (seed {seed}): "
-            f"{n_train} train / {n_val} val / {n_test} test; best checkpoint chosen on `{sel}`"
-            + ("" if n_val else " (no held-out split: the held-out column is empty)")
-            for frac, seed, n_train, n_val, n_test, sel in sorted(seen, key=str)]
+                seen.add((j.protocol, split.get("val_fraction"), split.get("seed"), split.get("train"),
+                          split.get("val"), split.get("test"), split.get("selection_metric")))
+    return [f"- {LABELS[protocol]} jobs: "
+            + (f"{frac} of every class of the training split held out (seed {seed}): {n_train} train / {n_val} val "
+               f"/ {n_test} test" if n_val else f"the whole training split: {n_train} train / {n_test} test")
+            + f"; best checkpoint chosen on `{sel}`"
+            for protocol, frac, seed, n_train, n_val, n_test, sel in sorted(seen, key=str)]
 
 
 def claim_value(claim: dict, rows: list[RowResult]) -> str:
@@ -272,13 +320,12 @@ def render_markdown(table: Table, rows: list[RowResult], commit: str, command: s
     if table.extra.get("seeds_note"):
         lines.append(f"- seeds: {table.extra['seeds_note']}")
     if protocol_metrics(table.metric) is not None:
-        lines.append("- protocols: each row holds out a validation split of the training split (below); the "
-                     "paper-protocol and last-epoch columns are trained on the rest of it (the paper trained on all "
-                     "of it); the paper column and the paper protocol select on test")
+        lines.append(PROTOCOLS_NOTE)
     observed = _observed_conventions(rows) + _split_conventions(rows)
     if observed:
         lines += ["", "Used by the completed runs:", "", *observed]
-    commits = sorted({j.results.get("git_commit", "unknown") for r in rows for j in r.jobs if j.state == COMPLETE})
+    commits = sorted({j.results.get("git_commit", "unknown") for r in rows for j in r.all_jobs
+                      if j.state == COMPLETE})
     lines += ["", "## Provenance", "",
               f"- aggregated with `{command}` at commit {commit}",
               f"- runs made at commit(s): {', '.join(commits) if commits else DASH}",
@@ -288,14 +335,14 @@ def render_markdown(table: Table, rows: list[RowResult], commit: str, command: s
 
 
 def render_csv(rows: list[RowResult], table: Table | None = None) -> str:
-    """One line per row; a table with further columns gets <name>_paper and <name>_mean columns for each."""
+    """One line per row, columns named for what they hold (csv_fields); a table with further columns gets
+    <name>_paper and <name>_mean columns for each."""
     extras = _extra_rows(table, rows) if table is not None else []
     names = list(dict.fromkeys(e[0] for e in extras))
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     protocols = table is not None and protocol_metrics(table.metric) is not None
-    w.writerow(CSV_FIELDS + (PROTOCOL_CSV if protocols else ()) + tuple(f"{n}_{k}" for n in names
-                                                                         for k in ("paper", "mean")))
+    w.writerow(csv_fields(protocols) + tuple(f"{n}_{k}" for n in names for k in ("paper", "mean")))
     for r in rows:
         cells = []
         for n in names:
@@ -308,7 +355,7 @@ def render_csv(rows: list[RowResult], table: Table | None = None) -> str:
                 more += [f"{statistics.fmean(v):.4f}" if v else "", f"{statistics.stdev(v):.4f}" if len(v) > 1
                          else "", len(v)]
             lower = table.metric.endswith("error")
-            more.append(f"{(min if lower else max)(r.values):.4f}" if r.values else "")
+            more += [r.held_out_status, f"{(min if lower else max)(r.values):.4f}" if r.values else ""]
             cells = more + cells
         w.writerow([r.row, r.experiment, "" if r.paper is None else r.paper,
                     "" if r.mean is None else f"{r.mean:.4f}", "" if r.std is None else f"{r.std:.4f}",
@@ -339,14 +386,16 @@ def render_png(table: Table, rows: list[RowResult], path: Path) -> None:
 
 def runs_record(rows: list[RowResult]) -> dict:
     """Each complete job's results.json (command, config, seed, commit, code version, metrics) and each failed job's
-    error, by row and seed: kept beside the table in results/, while the run directories stay out of git."""
+    error, by row and job (``seed<N>``, ``held_out/seed<N>``: its directory below the row's): kept beside the table in
+    results/, while the run directories stay out of git."""
     record = {}
     for r in rows:
-        for j in r.jobs:
+        for j in r.all_jobs:
+            key = f"{protocol_subdir(j.protocol)}seed{j.seed}"
             if j.state == COMPLETE:
-                record.setdefault(r.row, {})[f"seed{j.seed}"] = j.results
+                record.setdefault(r.row, {})[key] = j.results
             elif j.state == FAILED:
-                record.setdefault(r.row, {})[f"seed{j.seed}"] = {"status": "failed", "error": j.error}
+                record.setdefault(r.row, {})[key] = {"status": "failed", "error": j.error}
     return record
 
 
@@ -355,7 +404,7 @@ def aggregate(table: Table, base: Path | None = None, commit: str | None = None,
     """Write <base>/<paper>/<id>.md and .csv (and .png for figures); returns the markdown path."""
     base = Path(base) if base else RESULTS_DIR
     rows = row_results(table, base)
-    md = base / table.paper / f"{table.id}.md"
+    md = table_path(table, base)
     command = command or f"python -m snn_repro.tables aggregate {table.name}"
     write_atomic(md, render_markdown(table, rows, commit or git_commit(), command))
     write_atomic(md.with_suffix(".csv"), render_csv(rows, table))

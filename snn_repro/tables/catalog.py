@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from snn_repro.results import ROOT
+from snn_repro.tables.protocols import PAPER, protocol_subdir
 
 TABLE_DIR = ROOT / "conf" / "table"
 CHECKLIST = Path(__file__).with_name("checklist.yaml")
@@ -70,6 +71,7 @@ class Table:
     paper_values: dict[str, Any] = field(default_factory=dict)  # a script artefact's values
     config_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # keys beyond the fixed format (e.g. extra_metrics)
+    variant: str = ""  # a run with overrides that change the jobs (snn_repro/tables/variants.py); "" = canonical
 
     @property
     def name(self) -> str:  # the `+table=` option and the make target suffix
@@ -141,7 +143,7 @@ def load_table(name_or_path: str | Path) -> Table:
     for key in ("paper", "id"):
         if key not in node:
             raise TableConfigError(f"{path}: table.{key} is missing")
-    known = set(Table.__dataclass_fields__) - {"config_file", "extra", "rows"}
+    known = set(Table.__dataclass_fields__) - {"config_file", "extra", "rows", "variant"}
     table = Table(**{k: v for k, v in node.items() if k in known and (v is not None or k == "script")},
                   config_file=path, extra={k: v for k, v in node.items() if k not in known | {"rows"}})
     table.id, table.paper = str(table.id), str(table.paper)
@@ -184,8 +186,17 @@ def runs_dir(table: Table, base: Path | None = None) -> Path:
     use (apbs/cifar10dvs_all in APBS Tables 1-3 and Fig. 4) runs once, and every table reads that run (the job
     directory names the experiment and its overrides; the skip hash, which ignores the table, must match)."""
     if base is None or Path(base).resolve() == RESULTS_DIR.resolve():
-        return RUNS_DIR / table.paper
-    return Path(base) / table.paper / "runs"
+        runs = RUNS_DIR / table.paper
+    else:
+        runs = Path(base) / table.paper / "runs"
+    return runs / "variants" / table.variant if table.variant else runs
+
+
+def table_path(table: Table, base: Path | None = None, suffix: str = ".md") -> Path:
+    """Where the table is written: <base>/<paper>/<id>.md (.csv, .runs.json, .png); a variant's beside it as
+    <id>.variant-<name>.md, so that it never replaces the canonical table."""
+    name = f"{table.id}.variant-{table.variant}" if table.variant else table.id
+    return Path(base or RESULTS_DIR) / table.paper / f"{name}{suffix}"
 
 
 def base_of(table: Table, runs: Path) -> Path:
@@ -199,6 +210,12 @@ def base_of(table: Table, runs: Path) -> Path:
                      f"or <base>/{table.paper}/runs)")
 
 
-def job_dir(table: Table, row: Row, seed: int, base: Path | None = None) -> Path:
-    """The stable directory of one job: runs_dir / <row.job> / seed<seed>."""
-    return runs_dir(table, base) / row.job / f"seed{seed}"
+def job_subdir(job: str, seed: int | str, protocol: str = PAPER) -> str:
+    """The one rule naming a job's directory below the runs directory: ``<row job>/[held_out/]seed<seed>``. The
+    runner hands it Hydra interpolations (``${seed}``) to name the jobs of a sweep the same way."""
+    return f"{job}/{protocol_subdir(protocol)}seed{seed}"
+
+
+def job_dir(table: Table, row: Row, seed: int, base: Path | None = None, protocol: str = PAPER) -> Path:
+    """The stable directory of one job: runs_dir / <row.job> / [held_out/] seed<seed>."""
+    return runs_dir(table, base) / job_subdir(row.job, seed, protocol)

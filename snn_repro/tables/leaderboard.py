@@ -45,9 +45,9 @@ def render_leaderboard(base: Path | None = None, commit: str | None = None) -> s
     for table in discover_tables().values():
         if table.script:
             continue
-        for r in row_results(table, base):
-            done = [j for j in r.jobs if j.state == COMPLETE]
-            if not done or not r.values:
+        for r in row_results(table, base):  # canonical tables only: a variant never feeds the board
+            done = [j for j in r.all_jobs if j.state == COMPLETE]  # paper-protocol jobs first, then held-out
+            if not done or not (r.values or r.by_protocol.get("held_out")):
                 continue
             ds = ((done[0].results.get("config") or {}).get("dataset") or {}).get("name", "?")
             method = f"{table.paper} {table.id} {r.row} (`{r.experiment}`)"

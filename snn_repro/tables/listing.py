@@ -8,10 +8,12 @@ import yaml
 from snn_repro.results import ROOT
 from snn_repro.tables.catalog import RESULTS_DIR, TableConfigError, checklist, discover_tables, load_table
 from snn_repro.tables.jobs import COMPLETE, table_jobs
+from snn_repro.tables.protocols import HELD_OUT
 
 
 def table_status(name: str, base: Path | None = None) -> str:
-    """no config yet | not run | partial (k/n jobs[, f failed]) | done; a script artefact is done once its md exists."""
+    """no config yet | not run | partial (k/n jobs[, f failed]) | done, of the paper-protocol jobs, then the held-out
+    jobs' where any exist; a script artefact is done once its md exists."""
     base = Path(base) if base else RESULTS_DIR
     try:
         table = load_table(name)
@@ -26,6 +28,14 @@ def table_status(name: str, base: Path | None = None) -> str:
     jobs = table_jobs(table, base=base)
     if not jobs:
         return "no rows"
+    status = _jobs_status(jobs)
+    held = [j for j in table_jobs(table, base=base, protocol=HELD_OUT) if j.state != "missing"]
+    return status + (f"; held-out: {_jobs_status(held)}" if held else "")
+
+
+def _jobs_status(jobs: list) -> str:
+    """not run | partial (k/n jobs[, f failed]) | done, of one protocol's jobs (run directories or the committed
+    record: a fresh clone reports the committed results)."""
     done = sum(j.state == COMPLETE for j in jobs)
     failed = sum(j.state == "failed" for j in jobs)
     if done == len(jobs):

@@ -1,7 +1,9 @@
 """Run a table: one Hydra multirun over its rows and seeds, skipping jobs already complete under the same config.
 
-Every job writes into its own stable directory, ``runs/<paper>/<experiment>/seed<seed>`` (catalog.runs_dir: shared by
-the paper's tables, so an experiment that several use runs once), and is started with ``ckpt_path=last``: running
+Every job writes into its own stable directory, ``runs/<paper>/<experiment>/[held_out/]seed<seed>`` (catalog.job_subdir:
+shared by the paper's tables, so an experiment that several use runs once; a variant's jobs under
+``variants/<name>/``), one kind of job per protocol (snn_repro/tables/protocols.py), and is started with
+``ckpt_path=last``: running
 the same table again resumes interrupted jobs from their last checkpoint, re-runs failed ones, and skips complete
 ones whose results.json carries the config hash the job would have now. A complete job made under other code (its
 ``code_version``, a hash of the package and conf) is stale: the run lists the stale jobs and stops, unless
@@ -22,6 +24,7 @@ import fcntl
 import functools
 import itertools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,8 +39,10 @@ from typing import IO, Iterator
 from snn_repro.confighash import config_hash
 from snn_repro.overrides import quoted
 from snn_repro.results import ROOT, code_version
-from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, job_dir, load_table, runs_dir
+from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, job_dir, job_subdir, load_table, runs_dir, table_path
 from snn_repro.tables.jobs import COMPLETE, FAILED, MISSING, job_state, table_jobs
+from snn_repro.tables.protocols import LABELS, PAPER, protocol_overrides
+from snn_repro.tables.variants import as_variant, variant_overrides
 
 SMOKE_DIR = ROOT / "logs" / "smoke"
 SMOKE = "+debug=smoke"  # after +experiment, so that it overrides the experiment's settings
@@ -61,14 +66,23 @@ def _is_hydra_override(o: str) -> bool:
     return o.lstrip("+~").startswith("hydra")
 
 
-def job_overrides(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = ()) -> list[str]:
+def _row_arg(row: Row) -> str:
+    """``+table.row=<declared row id>``: the job is told which row it runs (quoted where Hydra would parse it)."""
+    rid = row.declared or row.id  # a swept row's id without its sweep values: the job records those itself
+    return f"+table.row={rid}" if re.fullmatch(r"[A-Za-z_][\w.-]*", rid) else f"+table.row='{rid}'"
+
+
+def job_overrides(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = (),
+                  protocol: str = PAPER) -> list[str]:
     """The command-line overrides of one job, in the order its sweep gives them."""
     fixed = {k: v for k, v in row.overrides.items() if k not in row.swept}
-    return [f"+table={table.name}", f"+experiment={row.experiment}", *row.override_args(), f"seed={seed}",
-            *(_smoke_args(fixed) if smoke else []), *[o for o in extra if not _is_hydra_override(o)]]
+    return [f"+table={table.name}", _row_arg(row), f"+experiment={row.experiment}", *row.override_args(),
+            *protocol_overrides(protocol), f"seed={seed}", *(_smoke_args(fixed) if smoke else []),
+            *[o for o in extra if not _is_hydra_override(o)]]
 
 
-def compose_job(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = ()):
+def compose_job(table: Table, row: Row, seed: int, smoke: bool = False, extra: list[str] = (),
+                protocol: str = PAPER):
     """The config a job of this table will run with (as the job composes it)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -78,7 +92,7 @@ def compose_job(table: Table, row: Row, seed: int, smoke: bool = False, extra: l
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-            return compose("config", overrides=job_overrides(table, row, seed, smoke, extra))
+            return compose("config", overrides=job_overrides(table, row, seed, smoke, extra, protocol))
     finally:
         GlobalHydra.instance().clear()
 
@@ -89,17 +103,18 @@ class Plan:
     skipped: list[tuple[str, int, str]]  # (row, seed, why)
     rerun: list[tuple[str, int, str]]  # (row, seed, why)
     stale: list[tuple[str, int, str]] = field(default_factory=list)  # complete under the same config, other code
+    protocol: str = PAPER  # which kind of job (snn_repro/tables/protocols.py)
 
 
 def plan_table(table: Table, seeds: list[int] | None = None, rows: list[str] | None = None, smoke: bool = False,
                force: bool = False, extra: list[str] = (), base: Path | None = None,
-               keep_stale: bool = False) -> Plan:
+               keep_stale: bool = False, protocol: str = PAPER) -> Plan:
     run: dict[str, list[int]] = defaultdict(list)
     skipped, rerun, stale = [], [], []
     code = code_version()
-    for job in table_jobs(table, seeds, rows, base):
+    for job in table_jobs(table, seeds, rows, base, protocol):
         if job.state == COMPLETE and not force:
-            wanted = config_hash(compose_job(table, table.rows[job.row], job.seed, smoke, extra))
+            wanted = config_hash(compose_job(table, table.rows[job.row], job.seed, smoke, extra, protocol))
             made = job.results.get("code_version") or "unknown"
             if job.results.get("config_hash") != wanted:
                 rerun.append((job.row, job.seed, f"config changed ({job.results.get('config_hash')} -> {wanted})"))
@@ -116,12 +131,12 @@ def plan_table(table: Table, seeds: list[int] | None = None, rows: list[str] | N
             rerun.append((job.row, job.seed, "forced" if force else job.state))
         if job.seed not in run[job.row]:
             run[job.row].append(job.seed)
-    return Plan(dict(run), skipped, rerun, stale)
+    return Plan(dict(run), skipped, rerun, stale, protocol)
 
 
-def _subdir(table: Table, row: Row) -> str:
-    """hydra.sweep.subdir giving each job of a command its directory: the experiment, the name suffix of its
-    fixed overrides, and of its swept values as interpolations (expanded per job)."""
+def _subdir(table: Table, row: Row, protocol: str = PAPER) -> str:
+    """hydra.sweep.subdir giving each job of a command its directory (catalog.job_subdir): the experiment, the
+    name suffix of its fixed overrides, and of its swept values as interpolations (expanded per job)."""
     suffix = ""
     for key, spec in table.names.items():
         if key in row.overrides and spec.get("job"):
@@ -129,24 +144,21 @@ def _subdir(table: Table, row: Row) -> str:
                 continue
             value = "${" + key + "}" if key in row.swept else str(row.overrides[key])
             suffix += str(spec["job"]).replace("{}", value)
-    return "${hydra.runtime.choices.experiment}" + suffix + "/seed${seed}"
+    return job_subdir("${hydra.runtime.choices.experiment}" + suffix, "${seed}", protocol)
 
 
 def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = False, extra: list[str] = (),
                    base: Path | None = None) -> list[list[str]]:
-    """Hydra multiruns over rows x sweep values x seeds, one per distinct (seeds, fixed overrides, job naming);
-    usually one in all. The table's sweep axes are handed to Hydra's sweeper as comma-separated values."""
-    per_experiment: dict[tuple, list[tuple]] = defaultdict(list)  # (seeds, fixed, subdir, experiment) -> values
+    """Hydra multiruns, one per declared row (each job is told its row) and distinct (seeds, job naming), over
+    its sweep values x seeds. The table's sweep axes are handed to Hydra's sweeper as comma-separated values."""
+    groups: dict[tuple, list[tuple]] = defaultdict(list)  # (row arg, experiment, seeds, fixed, subdir) -> values
     for row_id, seeds in plan.run.items():
         row = table.rows[row_id]
         fixed = tuple((k, v) for k, v in row.overrides.items() if k not in row.swept)
-        key = (tuple(sorted(seeds)), fixed, _subdir(table, row), row.experiment)
-        per_experiment[key].append(tuple(row.swept.items()))
-    groups: dict[tuple, list[str]] = defaultdict(list)  # experiments sharing seeds, overrides, naming and values
-    for (seeds, fixed, subdir, experiment), combos in per_experiment.items():
-        groups[(seeds, fixed, subdir, tuple(combos))].append(experiment)
+        key = (_row_arg(row), row.experiment, tuple(sorted(seeds)), fixed, _subdir(table, row, plan.protocol))
+        groups[key].append(tuple(row.swept.items()))
     commands = []
-    for (seeds, fixed, subdir, combos), experiments in groups.items():
+    for (row_arg, experiment, seeds, fixed, subdir), combos in groups.items():
         axes = [k for k, _ in combos[0]]
         values = [list(dict.fromkeys(dict(c)[k] for c in combos)) for k in axes]
         product = len(combos) == len(list(itertools.product(*values)))
@@ -155,12 +167,11 @@ def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = 
             [[f"{k}={v}" for k, v in c] for c in combos]
         for swept in sweeps:
             commands.append([
-                sys.executable, "-m", "snn_repro", "-m", f"+table={table.name}",
-                f"+experiment={','.join(experiments)}", *Row("", "", dict(fixed)).override_args(), *swept,
-                f"seed={','.join(map(str, seeds))}",
+                sys.executable, "-m", "snn_repro", "-m", f"+table={table.name}", row_arg,
+                f"+experiment={experiment}", *Row("", "", dict(fixed)).override_args(), *swept,
+                *protocol_overrides(plan.protocol), f"seed={','.join(map(str, seeds))}",
                 *(_smoke_args(dict(fixed)) if smoke else []),
                 f"ckpt_path={'null' if force else 'last'}",
-                "hydra/callbacks=aggregate",
                 f"hydra.sweep.dir={quoted(runs_dir(table, base))}", f"hydra.sweep.subdir={subdir}",
                 *extra,
             ])
@@ -269,7 +280,7 @@ def compose_failures(table: Table, plan: Plan, smoke: bool, extra: list[str], ba
     failures = []
     for row_id, seeds in list(plan.run.items()):
         try:  # the seed changes no key: one composition per row
-            validate(compose_job(table, table.rows[row_id], seeds[0], smoke, extra))
+            validate(compose_job(table, table.rows[row_id], seeds[0], smoke, extra, plan.protocol))
         except Exception as e:  # Hydra's override / missing-key errors, the config check's ConfigError
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             failures += [(row_id, seed, f"error: {type(e).__name__}: {first}") for seed in seeds]
@@ -290,54 +301,68 @@ def run_script(table: Table, smoke: bool = False, runs: Path | None = None) -> i
 
 def run_table(name: str, seeds: list[int] | None = None, rows: list[str] | None = None, smoke: bool = False,
               force: bool = False, extra: list[str] = (), base: Path | None = None, dry_run: bool = False,
-              keep_stale: bool = False) -> int:
-    """Plan, report skips, launch the sweep(s), aggregate. Returns the exit status (non-zero if a sweep failed)."""
-    table = load_table(name)
+              keep_stale: bool = False, protocols: tuple[str, ...] = (PAPER,)) -> int:
+    """Plan, report skips, launch the sweep(s) of each protocol's jobs, aggregate once. Returns the exit status
+    (non-zero if a sweep failed)."""
+    table = as_variant(load_table(name), list(extra))
     if table.script and not table.rows:
         return 0 if dry_run else run_script(table, smoke)
     base = Path(base) if base else (SMOKE_DIR if smoke else RESULTS_DIR)
+    if table.variant:  # never in place of the canonical table: its own jobs and files
+        print(f"variant: {table.name} with {' '.join(variant_overrides(list(extra)))}: jobs in "
+              f"{runs_dir(table, base)}, table -> {table_path(table, base)} (the canonical table and the leaderboard "
+              f"are left as they are)")
     unknown = sorted(set(rows or []) - set(table.rows))
     if unknown:
         raise SystemExit(f"error: {table.name} has no rows {unknown} (rows: {list(table.rows)})")
+    args = (table, seeds, rows, smoke, force, extra, base, dry_run, keep_stale, tuple(protocols))
     if dry_run:
-        return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run, keep_stale)
+        return _run_locked(*args)
     try:
         with table_lock(table, base) as lock:
-            return _run_locked(table, seeds, rows, smoke, force, extra, base, dry_run, keep_stale, lock)
+            return _run_locked(*args, lock)
     except TableBusy as e:
         print(e, file=sys.stderr)
         return 1
 
 
-def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base: Path, dry_run: bool,
-                keep_stale: bool, lock: IO | None = None) -> int:
-    from snn_repro.results import write_json_atomic
-    from snn_repro.tables.aggregate import aggregate
-    from snn_repro.tables.leaderboard import write_leaderboard
+def _tag(protocol: str) -> str:
+    """How a job of ``protocol`` is named in the runner's lines (the paper's protocol needs no name)."""
+    return "" if protocol == PAPER else f" {LABELS[protocol]}"
 
-    plan = plan_table(table, seeds, rows, smoke, force, list(extra), base, keep_stale)
-    if plan.stale:
-        for row, seed, why in plan.stale:
-            print(f"stale: {table.name} {row} seed {seed} ({why})")
-        print(f"error: {len(plan.stale)} complete job(s) of {table.name} were made under other code: re-run them "
+
+def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base: Path, dry_run: bool,
+                keep_stale: bool, protocols: tuple[str, ...] = (PAPER,), lock: IO | None = None) -> int:
+    from snn_repro.results import write_json_atomic
+
+    plans = [plan_table(table, seeds, rows, smoke, force, list(extra), base, keep_stale, p) for p in protocols]
+    stale = [(row, seed, why, plan.protocol) for plan in plans for row, seed, why in plan.stale]
+    if stale:
+        for row, seed, why, protocol in stale:
+            print(f"stale: {table.name} {row} seed {seed}{_tag(protocol)} ({why})")
+        print(f"error: {len(stale)} complete job(s) of {table.name} were made under other code: re-run them "
               f"with --force (FORCE=1), or keep them with --keep-stale (KEEP_STALE=1); nothing was run",
               file=sys.stderr)
         return 2
-    for row, seed, why in plan.skipped:
-        print(f"skip: {table.name} {row} seed {seed} ({why})")
-    for row, seed, why in plan.rerun:
-        print(f"re-run: {table.name} {row} seed {seed} ({why})")
-    failures = compose_failures(table, plan, smoke, list(extra), base)
-    for row_id, seed, line in failures:
-        print(f"cannot compose: {table.name} {row_id} seed {seed}: {line}", file=sys.stderr)
-        if not dry_run:
-            write_json_atomic(job_dir(table, table.rows[row_id], seed, base) / "failed.json",
-                              {"status": "failed", "error": line, "started": time.time()})
-    commands = sweep_commands(table, plan, smoke, force, list(extra), base)
-    if force and not dry_run:
-        for row_id, job_seeds in plan.run.items():
-            for seed in job_seeds:
-                _set_aside(runs_dir(table, base) / table.rows[row_id].job / f"seed{seed}")
+    commands, failures = [], []
+    for plan in plans:
+        tag = _tag(plan.protocol)
+        for row, seed, why in plan.skipped:
+            print(f"skip: {table.name} {row} seed {seed}{tag} ({why})")
+        for row, seed, why in plan.rerun:
+            print(f"re-run: {table.name} {row} seed {seed}{tag} ({why})")
+        failed = compose_failures(table, plan, smoke, list(extra), base)
+        for row_id, seed, line in failed:
+            print(f"cannot compose: {table.name} {row_id} seed {seed}{tag}: {line}", file=sys.stderr)
+            if not dry_run:
+                write_json_atomic(job_dir(table, table.rows[row_id], seed, base, plan.protocol) / "failed.json",
+                                  {"status": "failed", "error": line, "started": time.time()})
+        failures += failed
+        commands += sweep_commands(table, plan, smoke, force, list(extra), base)
+        if force and not dry_run:
+            for row_id, job_seeds in plan.run.items():
+                for seed in job_seeds:
+                    _set_aside(job_dir(table, table.rows[row_id], seed, base, plan.protocol))
     status = 0
     for cmd in commands:
         print("run:", " ".join(cmd[1:]), flush=True)
@@ -351,21 +376,33 @@ def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base
             return 128 + stopped
         status = code or status
     if status and not dry_run:  # a sweep that ended before starting some jobs (Hydra refused its command line)
-        for row_id, job_seeds in plan.run.items():
-            for seed in job_seeds:
-                if job_state(table, row_id, seed, base).state == MISSING:
-                    write_json_atomic(job_dir(table, table.rows[row_id], seed, base) / "failed.json",
+        for plan in plans:
+            for row_id, job_seeds in plan.run.items():
+                for seed in job_seeds:
+                    if job_state(table, row_id, seed, base, plan.protocol).state != MISSING:
+                        continue
+                    write_json_atomic(job_dir(table, table.rows[row_id], seed, base, plan.protocol) / "failed.json",
                                       {"status": "failed", "started": time.time(), "error": f"error: its sweep "
                                        f"ended with status {status} before starting it (the sweep's error is above)"})
     if not commands and not failures:
         print(f"{table.name}: every job is complete under the current config (--force re-runs)")
     if not dry_run:
-        aggregate(table, base)
-        write_leaderboard(base)  # the table's rows feed it
-        failed = [j for j in table_jobs(table, seeds, rows, base) if j.state == FAILED]
-        for j in failed:
-            print(f"failed: {table.name} {j.row} seed {j.seed}: {j.error}")
-        status = status or (1 if failed else 0)
-        if table.script and not status:  # a figure drawn from the rows' runs
-            status = run_script(table, smoke, runs_dir(table, base))
+        status = _finish(table, seeds, rows, smoke, base, protocols, status)
+    return status
+
+
+def _finish(table: Table, seeds, rows, smoke: bool, base: Path, protocols: tuple[str, ...], status: int) -> int:
+    """The run's one aggregation (the table, then the leaderboard its rows feed), its failed jobs listed."""
+    from snn_repro.tables.aggregate import aggregate
+    from snn_repro.tables.leaderboard import write_leaderboard
+
+    aggregate(table, base)
+    if not table.variant:  # the leaderboard takes canonical tables only
+        write_leaderboard(base)
+    failed = [j for p in protocols for j in table_jobs(table, seeds, rows, base, p) if j.state == FAILED]
+    for j in failed:
+        print(f"failed: {table.name} {j.row} seed {j.seed}{_tag(j.protocol)}: {j.error}")
+    status = status or (1 if failed else 0)
+    if table.script and not status:  # a figure drawn from the rows' runs
+        status = run_script(table, smoke, runs_dir(table, base))
     return status

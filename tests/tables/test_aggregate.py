@@ -17,17 +17,26 @@ TABLE = Table(paper="demo", id="t1", title="fixture", datasets=["digits"], metri
 
 
 def _results(acc: float, seed: int) -> dict:
-    """A run whose best test accuracy over epochs is `acc`; 2 points lower at the last epoch, 5 held-out."""
-    metrics = {"test/acc": acc - 0.02, "paper_protocol/test_acc": acc, "last_epoch/test_acc": acc - 0.02,
-               "held_out/test_acc": acc - 0.05}
+    """A paper-protocol run (whole training split) whose best test accuracy over epochs is `acc`; 2 points lower at
+    the last epoch."""
+    metrics = {"test/acc": acc - 0.02, "paper_protocol/test_acc": acc, "last_epoch/test_acc": acc - 0.02}
     return {"status": "complete", "seed": seed, "metrics": metrics, "git_commit": "c0ffee",
-            "split": {"val_fraction": 0.1, "seed": 0, "train": 1211, "val": 136, "test": 450,
-                      "selection_metric": "val/acc"},
+            "split": {"val_fraction": 0.0, "seed": 0, "train": 1347, "val": 0, "test": 450,
+                      "selection_metric": "test_during_fit/acc"},
             "config_hash": "h", "config": {"dataset": {"name": "digits", "input_shape": [1, 8, 8], "T": 8,
                                                        "split": {"mode": "random_per_class"},
                                                        "framing": {"mode": "none", "value": 0},
                                                        "spatial": {"mode": "none", "size": 0}},
                                            "augmentation": {"event": [], "frame": []}}}
+
+
+def _held_out_results(acc: float, seed: int) -> dict:
+    """A held-out run (10% of train held out): `acc` at the checkpoint chosen on val, and its own other numbers."""
+    res = _results(acc + 0.03, seed)
+    res["metrics"]["held_out/test_acc"] = acc
+    res["split"] = {"val_fraction": 0.1, "seed": 0, "train": 1211, "val": 136, "test": 450,
+                    "selection_metric": "val/acc"}
+    return res
 
 
 def _fixture(base):
@@ -36,6 +45,9 @@ def _fixture(base):
         d = runs / "demo" / "lif" / f"seed{seed}"
         d.mkdir(parents=True)
         (d / "results.json").write_text(json.dumps(_results(acc, seed)))
+        h = runs / "demo" / "lif" / "held_out" / f"seed{seed}"
+        h.mkdir(parents=True)
+        (h / "results.json").write_text(json.dumps(_held_out_results(acc - 0.05, seed)))
     failed = runs / "demo" / "if" / "seed0"
     failed.mkdir(parents=True)
     (failed / "failed.json").write_text(json.dumps({"status": "failed",
@@ -45,35 +57,41 @@ def _fixture(base):
 EXPECTED_MD = """# demo t1: fixture
 
 Test accuracy in %, mean ± sample std (n completed seeds), seeds [0, 1]. The paper column is an invented round \
-number for the demo of the machinery, from no paper, not a result of this project; the paper reports the \
-highest test accuracy over epochs.
+number for the demo of the machinery, from no paper, not a result of this project; the paper reports the highest \
+test accuracy over epochs.
 
 - **paper protocol**: what the paper's code reports, the highest test accuracy over epochs. It **selects on \
 test**: not a held-out number. Difference = its mean − paper (percentage points).
 - **last epoch**: the test accuracy of the final weights.
-- **held-out**: the checkpoint with the best accuracy on a validation split carved from the training set \
-(stratified per class, fixed seed; see Conventions), test evaluated once at it. The number we would defend.
+- both from the row's jobs trained on the whole training split, as the paper trained.
+- **held-out**: separate jobs (`make table-demo-t1 PROTOCOL=held-out`) that hold out 10% of every class of the \
+training split (fixed seed; see Conventions), choose the checkpoint with the best accuracy on it and evaluate test \
+once at it. The number we would defend; "not run" until those jobs run.
 
 | row | experiment | paper | paper protocol | difference | last epoch | held-out | status |
 |---|---|---|---|---|---|---|---|
 | LIF | demo/lif | 90.0 | 85.00 ± 7.07 (n=2) | -5.00 | 83.00 ± 7.07 (n=2) | 80.00 ± 7.07 (n=2) | done |
-| IF | demo/if | 90.0 | — | — | — | — | failed: error: DatasetNotFound: no files under /data |
-| NEW | demo/new | — | — | — | — | — | not run |
+| IF | demo/if | 90.0 | — | — | — | not run | failed: error: DatasetNotFound: no files under /data |
+| NEW | demo/new | — | — | — | — | not run | not run |
 
 ## Conventions
 
 - split: stratified 75/25
 - T: 8
-- protocols: each row holds out a validation split of the training split (below); the paper-protocol and \
-last-epoch columns are trained on the rest of it (the paper trained on all of it); the paper column and the \
-paper protocol select on test
+- protocols: the paper-protocol and last-epoch columns come from jobs trained on the whole training split, as the \
+papers trained; the held-out column from separate held-out jobs. Changed with issue 28: before it, every job held \
+out 10% of each class of the training split, so those two columns were trained on 90% of it; such runs are now \
+this table's held-out jobs (their directories `<row>/held_out/seed<N>`), and its paper-protocol and last-epoch \
+cells need a rerun on the whole split. The paper column and the paper protocol select on test
 
 Used by the completed runs:
 
-- dataset digits, split random_per_class, framing none 0, spatial none 0, input [1, 8, 8], T 8, augmentation \
-none: LIF
-- validation split: 0.1 of every class of the training split held out (seed 0): 1211 train / 136 val / 450 \
-test; best checkpoint chosen on `val/acc`
+- dataset digits, split random_per_class, framing none 0, spatial none 0, input [1, 8, 8], T 8, augmentation none: \
+LIF
+- held-out jobs: 0.1 of every class of the training split held out (seed 0): 1211 train / 136 val / 450 test; best \
+checkpoint chosen on `val/acc`
+- paper-protocol jobs: the whole training split: 1347 train / 450 test; best checkpoint chosen on \
+`test_during_fit/acc`
 
 ## Provenance
 
@@ -82,10 +100,10 @@ test; best checkpoint chosen on `val/acc`
 - table config and paper values: conf/table/demo_t1.yaml
 """
 
-EXPECTED_CSV = """row,experiment,paper,mean,std,n,difference,status,error,last_epoch_mean,last_epoch_std,last_epoch_n,held_out_mean,held_out_std,held_out_n,best
-LIF,demo/lif,90.0,85.0000,7.0711,2,-5.0000,done,,83.0000,7.0711,2,80.0000,7.0711,2,90.0000
-IF,demo/if,90.0,,,0,,failed,error: DatasetNotFound: no files under /data,,,0,,,0,
-NEW,demo/new,,,,0,,not run,,,,0,,,0,
+EXPECTED_CSV = """row,experiment,paper,paper_protocol_mean,paper_protocol_std,paper_protocol_n,difference,status,error,last_epoch_mean,last_epoch_std,last_epoch_n,held_out_mean,held_out_std,held_out_n,held_out_status,paper_protocol_best_seed
+LIF,demo/lif,90.0,85.0000,7.0711,2,-5.0000,done,,83.0000,7.0711,2,80.0000,7.0711,2,done,90.0000
+IF,demo/if,90.0,,,0,,failed,error: DatasetNotFound: no files under /data,,,0,,,0,not run,
+NEW,demo/new,,,,0,,not run,,,,0,,,0,not run,
 """
 
 
@@ -119,13 +137,16 @@ def test_newer_result_supersedes_an_older_failure(tmp_path):
     (d / "results.json").write_text(json.dumps(_results(0.7, 0)))
     os.utime(d / "failed.json", (1, 1))
     text = aggregate(TABLE, tmp_path, commit="x").read_text()
-    assert "| IF | demo/if | 90.0 | 70.00 (n=1) | -20.00 | 68.00 (n=1) | 65.00 (n=1) | partial (1/2 seeds) |" in text
+    assert "| IF | demo/if | 90.0 | 70.00 (n=1) | -20.00 | 68.00 (n=1) | not run | partial (1/2 seeds) |" in text
 
 
 def test_interrupted_job_is_partial(tmp_path):
     (tmp_path / "demo" / "runs" / "demo" / "new" / "seed0" / "checkpoints").mkdir(parents=True)
     text = aggregate(TABLE, tmp_path, commit="x").read_text()
-    assert "| NEW | demo/new | — | — | — | — | — | partial (interrupted: rerun resumes) |" in text
+    assert "| NEW | demo/new | — | — | — | — | not run | partial (interrupted: rerun resumes) |" in text
+    (tmp_path / "demo" / "runs" / "demo" / "new" / "held_out" / "seed1").mkdir(parents=True)  # and a held-out job
+    text = aggregate(TABLE, tmp_path, commit="x").read_text()
+    assert "| NEW | demo/new | — | — | — | — | partial (interrupted: rerun resumes) | partial (interrupted" in text
 
 
 def test_error_metric_falls_back_to_one_minus_accuracy(tmp_path):
@@ -160,6 +181,11 @@ def test_leaderboard_lists_completed_rows_beside_paper(tmp_path):
     runs.mkdir(parents=True)
     (runs / "results.json").write_text(json.dumps(_results(0.9, 0)))
     text = render_leaderboard(tmp_path, commit="abc")
+    assert "| demo t1 LIF (`demo/lif`) | test/acc | 90.00 (n=1) | 88.00 (n=1) | — | 90.0 " in text  # held-out not run
+    held = runs.parent / "held_out" / "seed0"
+    held.mkdir(parents=True)
+    (held / "results.json").write_text(json.dumps(_held_out_results(0.85, 0)))
+    text = render_leaderboard(tmp_path, commit="abc")
     assert "## digits" in text
     assert ("| demo t1 LIF (`demo/lif`) | test/acc | 90.00 (n=1) | 88.00 (n=1) | 85.00 (n=1) | 90.0 (an invented "
             "round number for the demo of the machinery, from no paper) |") in text
@@ -180,9 +206,10 @@ def test_extra_metrics_get_their_own_columns(tmp_path):
     assert "| rate | `test/energy/firing_rate` | LIF | — | 0.2 ± 0.14 (n=2) |" in text
     assert "| rate | `test/energy/firing_rate` | IF | — | — |" in text
     lines = md.with_suffix(".csv").read_text().splitlines()
-    assert lines[0].endswith(",held_out_n,best,rate_paper,rate_mean")
+    assert lines[0].endswith(",held_out_n,held_out_status,paper_protocol_best_seed,rate_paper,rate_mean")
     assert lines[1].startswith("LIF,") and lines[1].endswith(",,0.2")
-    assert lines[0].startswith("row,experiment,paper,mean,std,n,difference,status,error,last_epoch_mean")
+    assert lines[0].startswith("row,experiment,paper,paper_protocol_mean,paper_protocol_std,paper_protocol_n,"
+                               "difference,status,error,last_epoch_mean")
     as_list = Table(**{**TABLE.__dict__, "extra": {"extra_metrics": ["test/energy/firing_rate"]}})
     assert "| firing_rate | `test/energy/firing_rate` | LIF |" in aggregate(as_list, tmp_path, commit="x").read_text()
 
@@ -196,8 +223,8 @@ def test_best_of_seeds_column_and_results_without_protocols(tmp_path):
     old = tmp_path / "demo" / "runs" / "demo" / "lif" / "seed0" / "results.json"
     old.write_text(json.dumps({**_results(0.9, 0), "metrics": {"test/acc": 0.9}}))  # made before the protocols
     text = aggregate(TABLE, tmp_path, commit="x").read_text()
-    assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 75.00 (n=1) | partial" not in text
-    assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 75.00 (n=1) | done |" in text
+    assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 80.00 ± 7.07 (n=2) | partial" not in text
+    assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 80.00 ± 7.07 (n=2) | done |" in text
 
 
 

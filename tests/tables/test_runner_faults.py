@@ -8,7 +8,8 @@ import sys
 import time
 
 from snn_repro.results import ROOT
-from snn_repro.tables.catalog import job_dir, load_table
+from snn_repro.tables.catalog import job_dir, load_table, runs_dir, table_path
+from snn_repro.tables.variants import as_variant
 from snn_repro.tables.jobs import COMPLETE, FAILED, job_state
 from snn_repro.tables.runner import TableBusy, run_table, table_lock
 
@@ -79,13 +80,15 @@ def test_a_stop_signal_to_the_runner_ends_its_child(tmp_path):
 def test_a_row_that_does_not_compose_fails_alone(tmp_path):
     r = _run_table(tmp_path, extra=["neuron.leak=0.9"])  # IF neurons have no leak: only the IF row rejects it
     assert r.returncode == 1, r.stderr
-    runs = tmp_path / "demo" / "runs" / "demo"
+    variant = as_variant(load_table("demo_t1"), ["neuron.leak=0.9"])  # a variant of the table (its own jobs)
+    runs = runs_dir(variant, tmp_path) / "demo"
     assert json.loads((runs / "lif" / "seed0" / "results.json").read_text())["status"] == "complete"
     error = json.loads((runs / "if" / "seed0" / "failed.json").read_text())["error"]
     assert error.startswith("error: ") and "leak" in error and "\n" not in error
-    md = (tmp_path / "demo" / "t1.md").read_text()
+    md = table_path(variant, tmp_path).read_text()
     assert f"failed: {error}" in next(ln for ln in md.splitlines() if ln.startswith("| IF |"))
-    assert "not run" not in next(ln for ln in md.splitlines() if ln.startswith("| LIF |"))
+    lif_status = next(ln for ln in md.splitlines() if ln.startswith("| LIF |")).split("|")[-2]
+    assert "not run" not in lif_status and "(n=1)" in md
 
 
 def _alive(pid: int) -> bool:

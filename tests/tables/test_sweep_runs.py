@@ -4,7 +4,8 @@ import subprocess
 import sys
 
 from snn_repro.results import ROOT
-from snn_repro.tables.catalog import load_table
+from snn_repro.tables.catalog import load_table, runs_dir, table_path
+from snn_repro.tables.variants import as_variant
 from snn_repro.tables.runner import plan_table
 
 
@@ -50,14 +51,20 @@ def test_sweep_runs_then_skips_then_forces(tmp_path):
 
 
 def test_a_failing_row_is_recorded_and_the_others_still_run(tmp_path):
-    r = _run_table(tmp_path, extra=["+callbacks.boom._target_=tests.tables.boom.FailForIF"])
+    boom = ["+callbacks.boom._target_=tests.tables.boom.FailForIF"]
+    r = _run_table(tmp_path, extra=boom)
     assert r.returncode == 1  # the sweep reports the failure...
-    runs = tmp_path / "demo" / "runs" / "demo"
+    # an override that changes the jobs makes a labelled variant: its own jobs and table, the canonical one untouched
+    variant = as_variant(load_table("demo_t1"), boom)
+    runs = runs_dir(variant, tmp_path) / "demo"
+    assert runs.parent == tmp_path / "demo" / "runs" / "variants" / variant.variant
     assert json.loads((runs / "lif" / "seed0" / "results.json").read_text())["status"] == "complete"  # ...not hides LIF
     error = json.loads((runs / "if" / "seed0" / "failed.json").read_text())["error"]
     assert error.startswith("error: RuntimeError: shape mismatch in IF row (") and "second line" not in error
-    md = (tmp_path / "demo" / "t1.md").read_text()
-    assert f"| IF | demo/if | 90.0 | — | — | — | — | failed: {error} |" in md
+    assert not (tmp_path / "demo" / "t1.md").exists() and not (tmp_path / "leaderboard.md").exists()
+    md = table_path(variant, tmp_path).read_text()
+    assert md.startswith(f"# demo t1: {variant.title}\n") and boom[0] in md
+    assert f"| IF | demo/if | 90.0 | — | — | — | not run | failed: {error} |" in md
     lif = next(ln for ln in md.splitlines() if ln.startswith("| LIF |"))
     assert "(n=1)" in lif and lif.endswith("| partial (1/3 seeds) |")  # seed 1 of the table was not asked for
     assert f"failed: demo_t1 IF seed 0: {error}" in r.stdout

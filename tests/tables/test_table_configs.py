@@ -1,4 +1,5 @@
 """Every table config composes with every one of its row experiments, and its sweep expands to rows x seeds."""
+import importlib.util
 import json
 from pathlib import Path
 
@@ -8,13 +9,27 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
 from snn_repro.confighash import config_hash
+from snn_repro.results import ROOT
 from snn_repro.schema import validate
 from snn_repro.tables.catalog import PAPERS, TableConfigError, checklist, discover_tables, load_table
+from snn_repro.tables.protocols import HELD_OUT
 from snn_repro.tables.runner import compose_job, plan_table, sweep_commands
 
 # every job the table configs compose, as recorded (scripts/record_jobs.py; see test_jobs_record.py)
 RECORD = {(n, j["row"], j["seed"]): j for n, jobs in
           json.loads(Path(__file__).with_name("jobs.json").read_text()).items() for j in jobs}
+
+
+def _load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# every row's composed config before issue 28 (scripts/record_configs.py): a restructuring must compose the same
+FIXTURE = _load_script("record_configs")
+CONFIGS = json.loads(FIXTURE.PATH.read_text())
 
 ERRORS: dict[str, str] = {}
 TABLES = discover_tables(ERRORS)
@@ -37,6 +52,25 @@ def test_row_experiment_composes_validates_and_runs_the_recorded_config(name, ro
     for key, value in table.rows[row].overrides.items():
         assert OmegaConf.select(cfg, key) == value
     assert config_hash(cfg) == RECORD[(name, row, table.seeds[0])]["config_hash"]
+    # as before issue 28 but for its one change: the paper-protocol jobs train on the whole training split
+    want = {**FIXTURE.expand(CONFIGS, name, row), "dataset.split.val_fraction": 0.0}
+    assert _differences(want, FIXTURE.row_config(cfg)) == {}
+
+
+def _differences(want: dict, got: dict) -> dict:
+    return {k: (want.get(k), got.get(k)) for k in want.keys() | got.keys() if want.get(k) != got.get(k)}
+
+
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_held_out_jobs_compose_the_configs_every_job_had_before(name):
+    """Before issue 28 every table job held out 10% of the training split: that is now the held-out job, unchanged
+    (one row per table here; scripts/record_jobs.py records every job's held-out hash)."""
+    table = SWEEPS[name]
+    row = next(iter(table.rows))
+    cfg = compose_job(table, table.rows[row], table.seeds[0], protocol=HELD_OUT)
+    assert _differences(FIXTURE.expand(CONFIGS, name, row), FIXTURE.row_config(cfg)) == {}
+    assert config_hash(cfg) == RECORD[(name, row, table.seeds[0])]["held_out_config_hash"]
+    assert cfg.table.row == table.rows[row].declared  # the job is told its row
 
 
 def test_swept_rows_carry_their_paper_value_by_sweep_value():
@@ -72,6 +106,9 @@ def test_sweep_expands_to_one_job_per_row_and_seed(name, tmp_path):
     want = sorted((r.experiment, *(str(r.swept[k]) for k in keys), s) for r in table.rows.values()
                   for s in table.seeds)
     assert got == want
+    # each job is told its row (the one whose experiment it runs)
+    assert {(j["+table.row"].strip("'"), j["+experiment"]) for j in jobs} == \
+        {(r.declared, r.experiment) for r in table.rows.values()}
     assert all(j["+table"] == table.name and j["ckpt_path"] == "last" for j in jobs)
     assert all(j["hydra.sweep.dir"] == str(tmp_path / table.paper / "runs") for j in jobs)
     # each job's directory, as Hydra interpolates the subdir, is its row's job directory
@@ -86,11 +123,15 @@ def test_sweep_expands_to_one_job_per_row_and_seed(name, tmp_path):
 
 def test_demo_sweep_command_line(tmp_path):
     table = TABLES["demo_t1"]
-    (cmd,) = sweep_commands(table, plan_table(table, base=tmp_path), smoke=True, base=tmp_path)
-    assert cmd[1:] == ["-m", "snn_repro", "-m", "+table=demo_t1", "+experiment=demo/lif,demo/if", "seed=0,1,2",
-                       "+debug=smoke", "ckpt_path=last", "hydra/callbacks=aggregate",
+    lif, iff = sweep_commands(table, plan_table(table, base=tmp_path), smoke=True, base=tmp_path)
+    assert lif[1:] == ["-m", "snn_repro", "-m", "+table=demo_t1", "+table.row=LIF", "+experiment=demo/lif",
+                       "dataset.split.val_fraction=0.0", "seed=0,1,2", "+debug=smoke", "ckpt_path=last",
                        f"hydra.sweep.dir={tmp_path}/demo/runs",
                        "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/seed${seed}"]
+    assert iff[5:7] == ["+table.row=IF", "+experiment=demo/if"]
+    (held,) = sweep_commands(table, plan_table(table, rows=["IF"], protocol=HELD_OUT, base=tmp_path), base=tmp_path)
+    assert "dataset.split.val_fraction=0.1" in held
+    assert held[-1] == "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/held_out/seed${seed}"
 
 
 def test_the_end_of_sweep_aggregation_writes_where_the_runner_does(tmp_path, monkeypatch, capsys):
