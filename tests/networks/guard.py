@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import warnings
 from dataclasses import dataclass
 
 import torch
+from omegaconf import open_dict
 
 from snn_repro.neurons import fused
 from snn_repro.neurons.base import Neuron
+from snn_repro.schema import ConfigError
+from snn_repro.train import build_module
+from tests.conftest import compose_config
+
+
+RTOL_FLOAT32 = 2e-4  # measured: at most ~1e-5 between backends on these nets
+RTOL_FLOAT64 = 1e-9
+T_SMALL = 5
 
 
 @dataclass
@@ -103,3 +113,77 @@ def compare(candidate: Step, reference: Step, rtol: float) -> list[str]:
 
 def copies(module, dtype=torch.float32):
     return copy.deepcopy(module).to(dtype)
+
+
+def shrink(cfg, size: int | None):
+    """T and the input's height and width made small (``size`` None: the input as configured)."""
+    with open_dict(cfg):
+        cfg.dataset.T = T_SMALL
+        if "checkpoint_every" in cfg.learning_rule and cfg.learning_rule.checkpoint_every is not None:
+            cfg.learning_rule.checkpoint_every = 2  # blocks of 2, 2, 1 steps: a boundary inside the sequence
+        shape = list(cfg.dataset.input_shape)
+        if size is not None and len(shape) == 3:
+            cfg.dataset.input_shape = [shape[0], size, size]
+    return cfg
+
+
+def build(overrides: list[str]):
+    """The module of the smallest input size the arch accepts (its own size where a layer fixes it)."""
+    cfg = compose_config(overrides)
+    shape = list(cfg.dataset.input_shape)
+    sizes = [s for s in (8, 16, 32, 64) if len(shape) == 3 and s < shape[1]] + [None]
+    for size in sizes:
+        small = shrink(cfg.copy(), size)
+        torch.manual_seed(0)
+        try:
+            return small, build_module(small)
+        except (RuntimeError, ValueError) as err:  # a pooling stack or a fixed in-features that needs more
+            if size is None or isinstance(err, ConfigError):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _silent(module, x) -> list[str]:
+    """What keeps the batch from exercising the network: neuron layers that never fire, and for families that emit
+    spike counts, no count above 1 anywhere."""
+    outputs = neuron_outputs(copies(module), x)
+    problems = [name for name, out in outputs.items() if not out.any()]
+    counting = any(isinstance(m, Neuron) and not m.binary_spikes for m in module.net.modules())
+    if counting and max(out.max().item() for out in outputs.values()) <= 1:
+        problems.append("no spike count above 1")
+    return problems if outputs else ["no neuron layer"]
+
+
+def _exercising_batch(cfg, module):
+    """A batch on which every neuron layer fires (input rates raised, then synaptic weights doubled, as needed)."""
+    for doublings in range(7):
+        for rate in (1.0, 2.0, 4.0):
+            x, y = sample_batch(cfg, rate=rate)
+            if not _silent(module, x):
+                return x, y
+        with torch.no_grad():
+            for m in module.net.modules():
+                if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
+                    m.weight.mul_(2.0)
+    raise AssertionError(f"no test batch exercises the network: {_silent(module, x)}")
+
+
+@functools.lru_cache(maxsize=1)  # the backends of one case run one after another (the innermost parameter)
+def _prepared(overrides: tuple[str, ...]):
+    """The case's module, an exercising batch and the reference path's step on it."""
+    cfg, module = build(list(overrides))
+    x, y = _exercising_batch(cfg, module)
+    return module, x, y, training_step(copies(module), x, y, backend=None)
+
+
+def check(overrides: list[str], backend: str) -> None:
+    module, x, y, reference = _prepared(tuple(overrides))
+    candidate = training_step(copies(module), x, y, backend=backend)
+    problems = compare(candidate, reference, RTOL_FLOAT32)
+    assert not problems, f"{backend} vs the reference path, float32:\n" + "\n".join(problems)
+    if backend == "python":  # float64: no kernel takes it, so the Python fused forms and the compaction alone
+        x64 = x.double()
+        reference = training_step(copies(module, torch.float64), x64, y, backend=None)
+        candidate = training_step(copies(module, torch.float64), x64, y, backend="python")
+        problems = compare(candidate, reference, RTOL_FLOAT64)
+        assert not problems, "python vs the reference path, float64:\n" + "\n".join(problems)
