@@ -1,0 +1,291 @@
+"""Regenerate the golden vectors of tests/golden/ by running the authors' public code on fixed inputs.
+
+    python scripts/golden_vectors.py --asf-bp DIR --bp-sta DIR --map-snn DIR [--only map,bpsta,asf]
+
+Each DIR is a checkout (a work tree) of github.com/neural-lab/ASF-BP, github.com/Brain-Cog-Lab/BP-STA and
+github.com/Tab-ct/MAP-SNN. Their modules are imported from there at run time; nothing of theirs is copied into this
+project. What their scripts need at import but this machine lacks is stubbed here, never in their files: a fake
+``torchvision`` / ``einops`` (imported, not used by the parts run), ``sys.argv`` for the scripts that parse it at
+import, CUDA types mapped to CPU ones, and their legacy-style autograd Function called through its own ``forward``
+(their code calls it only under ``torch.no_grad()``). In the float64 runs ``Tensor.float()`` (which their code calls
+on intermediate results) keeps the default dtype, float64, so that the whole computation runs in float64.
+
+Each case runs twice, in float64 and float32, on the same inputs and weights (float32-exact values); see
+tests/golden/golden_io.py for what is stored and tests/golden/PROVENANCE.md for where it came from.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.golden import golden_io as gio  # noqa: E402
+
+OUT = gio.HERE
+DTYPES = {"f64": torch.float64, "f32": torch.float32}
+REPOS = {"map": "https://github.com/Tab-ct/MAP-SNN", "bpsta": "https://github.com/Brain-Cog-Lab/BP-STA",
+         "asf": "https://github.com/neural-lab/ASF-BP"}
+
+
+# --- running their code on a CPU, in a chosen precision ----------------------------------------------------------
+@contextlib.contextmanager
+def precision(dt: str):
+    """Default dtype ``dt``; in float64 ``Tensor.float()`` keeps float64 and CUDA's FloatTensor type is
+    DoubleTensor, in float32 it is the CPU FloatTensor."""
+    dtype = DTYPES[dt]
+    saved = torch.get_default_dtype(), torch.Tensor.float, getattr(torch.cuda, "FloatTensor", None)
+    torch.set_default_dtype(dtype)
+    if dtype == torch.float64:
+        torch.Tensor.float = lambda self, memory_format=torch.preserve_format: self.to(torch.float64)
+    torch.cuda.FloatTensor = torch.DoubleTensor if dtype == torch.float64 else torch.FloatTensor
+    try:
+        yield dtype
+    finally:
+        torch.set_default_dtype(saved[0])
+        torch.Tensor.float = saved[1]
+        torch.cuda.FloatTensor = saved[2]
+
+
+def stub_modules(*names: str) -> None:
+    """Empty stand-ins for packages their modules import but the parts run here never use."""
+    for name in names:
+        if name in sys.modules:
+            continue
+        parts = name.split(".")
+        for i in range(1, len(parts) + 1):
+            full = ".".join(parts[:i])
+            if full not in sys.modules:
+                mod = types.ModuleType(full)
+                mod.__path__ = []
+                mod.__getattr__ = lambda attr, _full=full: _stub_attr(_full, attr)
+                sys.modules[full] = mod
+            if i > 1:
+                setattr(sys.modules[".".join(parts[:i - 1])], parts[i - 1], sys.modules[full])
+
+
+def _stub_attr(module: str, attr: str):
+    if attr.startswith("__"):
+        raise AttributeError(attr)
+    return type(attr, (), {"__init__": lambda self, *a, **k: None, "__module__": module})
+
+
+def import_file(name: str, path: Path, argv: list[str] | None = None):
+    """Their file ``path`` imported as module ``name`` (its directory first on sys.path, ``argv`` as sys.argv)."""
+    sys.path.insert(0, str(path.parent))
+    saved_argv = sys.argv
+    sys.argv = [str(path)] + (argv or [])
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.argv = saved_argv
+
+
+def load_weights(module: torch.nn.Module, recipes: dict, values: dict, dtype) -> None:
+    """Set ``module``'s parameters / buffers named in ``values`` (every one must exist)."""
+    named = dict(module.named_parameters())
+    named.update(dict(module.named_buffers()))
+    for name, value in values.items():
+        target = named[name]
+        with torch.no_grad():
+            target.copy_(torch.from_numpy(value).reshape(target.shape).to(dtype))
+
+
+def grads_of(module: torch.nn.Module, skip=()) -> dict[str, np.ndarray]:
+    return {n: p.grad.detach().double().numpy() for n, p in module.named_parameters()
+            if p.grad is not None and n not in skip}
+
+
+def np64(t: torch.Tensor) -> np.ndarray:
+    return t.detach().double().numpy()
+
+
+def draw_weights(specs: dict) -> tuple[dict, dict]:
+    """specs: name -> (dist, seed, shape, a, b) -> (recipes, values)"""
+    recipes, values = {}, {}
+    for name, (dist, seed, shape, a, b) in specs.items():
+        recipes[name], values[name] = gio.recipe(dist, seed, shape, a, b)
+    return recipes, values
+
+
+def int_draw(seed: int, lam: float, shape) -> np.ndarray:
+    """Frozen Poisson counts (event frames), as float64."""
+    return np.random.RandomState(seed).poisson(lam, size=shape).astype(np.float64)
+
+
+# --- MAP-SNN -------------------------------------------------------------------------------------------------------
+def map_snn(src: Path) -> dict:
+    model = import_file("map_snn_model", src / "model.py")
+    cases = {}
+
+    # the neuron alone: currents from -4 to ~10 (several spikes a step), decays across [0, 1] and beyond its clamp
+    B, T, N = 3, 12, 64
+    decay = gio.draw("uniform", 11, (N,), 0.0, 1.0)
+    decay[:6] = [0.0, 1.0, 1.0, -0.25, 1.5, 0.5]
+    recipes = {"h_decay": {"values": decay.tolist()}}
+    x = gio.draw("normal", 12, (B, T, N), 1.5, 3.0)
+    probe = gio.draw("normal", 13, (B, T, N), 0.0, 1.0)
+    arrays = {"input": x, "probe": probe}
+    for dt in DTYPES:
+        with precision(dt) as dtype:
+            neuron = model.LIF_neurons_comb_time_MAP_SNN(N)
+            with torch.no_grad():
+                neuron.h_decay.copy_(torch.from_numpy(decay))
+            xin = torch.from_numpy(x).to(dtype).requires_grad_()
+            out = neuron(xin)
+            loss = (out * torch.from_numpy(probe).to(dtype)).sum()
+            loss.backward()
+            arrays.update({f"{dt}/output": np64(out), f"{dt}/loss": np64(loss), f"{dt}/grad/input": np64(xin.grad),
+                           f"{dt}/grad/h_decay": np64(neuron.h_decay.grad)})
+    cases["neuron"] = ({"case": "LIF_neurons_comb_time_MAP_SNN(64) on [B=3, T=12, 64] currents; "
+                                "loss = sum(spikes * probe)", "weights": recipes}, arrays)
+
+    # ConvSyn (kernel_conv1d_MAP_SNN, the code's non-causal form); a, b, delay beyond their init ranges in places
+    C = 16
+    a = gio.draw("uniform", 21, (C,), 0.5, 1.0)
+    b = gio.draw("uniform", 22, (C,), 0.5, 1.0)
+    delay = gio.draw("uniform", 23, (C,), 0.0, 2.0)
+    a[0], b[1], delay[2], delay[3], a[4] = -0.3, -0.2, -0.5, 0.8, b[4]
+    x = gio.draw("normal", 24, (B, T, C), 0.5, 1.0)
+    probe = gio.draw("normal", 25, (B, T, C), 0.0, 1.0)
+    arrays = {"input": x, "probe": probe}
+    for dt in DTYPES:
+        with precision(dt) as dtype:
+            syn = model.kernel_conv1d_MAP_SNN(C)
+            with torch.no_grad():
+                syn.kernel_parameter_a.copy_(torch.from_numpy(a)[:, None])
+                syn.kernel_parameter_b.copy_(torch.from_numpy(b)[:, None])
+                syn.kernel_time_shift.copy_(torch.from_numpy(delay))
+            xin = torch.from_numpy(x).to(dtype).requires_grad_()
+            out = syn(xin)
+            loss = (out * torch.from_numpy(probe).to(dtype)).sum()
+            loss.backward()
+            arrays.update({f"{dt}/output": np64(out), f"{dt}/loss": np64(loss), f"{dt}/grad/input": np64(xin.grad),
+                           **{f"{dt}/grad/{n}": np64(p.grad).reshape(-1) for n, p in syn.named_parameters()}})
+    cases["convsyn"] = ({"case": "kernel_conv1d_MAP_SNN(16), kernel 7, on [B=3, T=12, 16]; loss = sum(out * probe)",
+                         "weights": {"kernel_parameter_a": a.tolist(), "kernel_parameter_b": b.tolist(),
+                                     "kernel_time_shift": delay.tolist()}}, arrays)
+
+    # the two published networks, one training step's forward and backward (cross-entropy on spike counts)
+    def net_case(name, cls, x, labels, specs, what):
+        recipes, values = draw_weights(specs)
+        arrays = {"input": x, "target": labels.astype(np.float64)}
+        for dt in DTYPES:
+            with precision(dt) as dtype:
+                net = cls()
+                load_weights(net, recipes, values, dtype)
+                spikes = {}
+                for layer in [m for m in net.named_modules() if isinstance(m[1], model.LIF_neurons_comb_time_MAP_SNN)]:
+                    layer[1].register_forward_hook(lambda m, i, o, n=layer[0]: spikes.__setitem__(n, o.detach()))
+                out = net(torch.from_numpy(x).to(dtype))
+                loss = torch.nn.CrossEntropyLoss(reduction="mean")(out, torch.from_numpy(labels).long())
+                loss.backward()
+                arrays.update({f"{dt}/output": np64(out), f"{dt}/loss": np64(loss)})
+                for n, s in spikes.items():  # [B, T, N] -> spikes per sample and step
+                    arrays[f"{dt}/spikes/{n}"] = np64(s.sum(-1))
+                arrays[f"{dt}/output_spikes"] = np64(spikes[list(spikes)[-1]])
+                for n, g in grads_of(net).items():
+                    arrays.update({f"{dt}/{k}": v for k, v in gio.grad_entries(n, g).items()})
+        cases[name] = ({"case": what, "weights": recipes}, arrays)
+
+    def linear(seed, out_f, in_f, gain):
+        std = gain * (2.0 / (in_f + out_f)) ** 0.5  # Xavier-normal (the code's init_weights), times a gain
+        bound = 1.0 / in_f ** 0.5  # PyTorch's default bias init, kept by the code
+        return {"weight": ("normal", seed, (out_f, in_f), 0.0, std), "bias": ("uniform", seed + 1, (out_f,), -bound, bound)}
+
+    specs = {}
+    for prefix, (o, i), seed in (("net1.0", (400, 700), 101), ("net1.2", (400, 400), 103), ("net1.4", (20, 400), 105)):
+        specs.update({f"{prefix}.{k}": v for k, v in linear(seed, o, i, 3.0).items()})
+    for n, seed, size in (("h1", 111, 400), ("h2", 112, 400), ("h3", 113, 20)):
+        specs[f"{n}.h_decay"] = ("uniform", seed, (size,), 0.0, 1.0)
+    x = int_draw(31, 0.15, (2, 10, 700))
+    net_case("shd", model.SNN_model_for_SHD_MAP_SNN, x, np.array([3, 17]), specs,
+             "SNN_model_for_SHD_MAP_SNN (700-400-400-20) on [B=2, T=10, 700] event counts; "
+             "CrossEntropyLoss(mean) on the output spike counts; weights Xavier-normal x3, biases PyTorch's default, "
+             "decays U(0, 1)")
+
+    specs = {}
+    for prefix, (o, i), seed in (("net1_1.0", (400, 1024), 201), ("net1_2.0", (400, 1024), 203),
+                                 ("net2.0", (10, 800), 205)):
+        specs.update({f"{prefix}.{k}": v for k, v in linear(seed, o, i, 3.0).items()})
+    for n, seed, size in (("h1_1", 211, 400), ("h1_2", 212, 400), ("h2", 213, 10)):
+        specs[f"{n}.h_decay"] = ("uniform", seed, (size,), 0.0, 1.0)
+    x = int_draw(41, 0.12, (2, 8, 2, 32, 32))
+    net_case("nmnist", model.SNN_model_for_N_MNIST_MAP_SNN, x, np.array([4, 9]), specs,
+             "SNN_model_for_N_MNIST_MAP_SNN (2 x [1024-400], 800-10) on [B=2, T=8, 2, 32, 32] event counts; "
+             "CrossEntropyLoss(mean) on the output spike counts; weights Xavier-normal x3, biases PyTorch's default, "
+             "decays U(0, 1)")
+    return cases
+
+
+# --- driver --------------------------------------------------------------------------------------------------------
+def commit_of(path: Path) -> str:
+    try:
+        return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (subprocess.CalledProcessError, FileNotFoundError):
+        return "unknown (not a git checkout)"
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--asf-bp", type=Path)
+    p.add_argument("--bp-sta", type=Path)
+    p.add_argument("--map-snn", type=Path)
+    p.add_argument("--commit", action="append", default=[],
+                   help="paper=HASH: the commit of a checkout that is not a git work tree (an export)")
+    p.add_argument("--only", default="map,bpsta,asf")
+    args = p.parse_args(argv)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    given = dict(c.split("=", 1) for c in args.commit)
+    runs = {"map": (args.map_snn, map_snn), "bpsta": (args.bp_sta, None), "asf": (args.asf_bp, None)}
+    prov_path = OUT / "provenance.json"
+    provenance = json.loads(prov_path.read_text()) if prov_path.exists() else {}
+    for paper in args.only.split(","):
+        src, fn = runs[paper]
+        if src is None or fn is None:
+            raise SystemExit(f"{paper}: no checkout given (or not implemented)")
+        cases = fn(src.resolve())
+        for name, (meta, arrays) in cases.items():
+            gio.save(OUT / paper / f"{name}.npz", meta, {k: np.asarray(v) for k, v in arrays.items()})
+            print(f"{paper}/{name}.npz", (OUT / paper / f"{name}.npz").stat().st_size, "bytes")
+        provenance[paper] = {
+            "repository": REPOS[paper], "commit": given.get(paper) or commit_of(src),
+            "command": "python scripts/golden_vectors.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "torch": torch.__version__, "numpy": np.__version__, "python": sys.version.split()[0],
+            "date": datetime.date.today().isoformat(), "cases": sorted(cases)}
+    prov_path.write_text(json.dumps(provenance, indent=2, sort_keys=True) + "\n")
+    (OUT / "PROVENANCE.md").write_text(render(provenance))
+
+
+def render(provenance: dict) -> str:
+    lines = ["# Provenance of the golden vectors", "",
+             "Numbers produced by running the authors' public code (imported from a checkout at the commit below, "
+             "never copied here) with `scripts/golden_vectors.py`; written by that script from `provenance.json`. "
+             "Storage format and tolerances: `golden_io.py`, `conftest.py`.", ""]
+    for paper in sorted(provenance):
+        p = provenance[paper]
+        lines += [f"## {paper}", "", f"- repository: {p['repository']}", f"- commit: `{p['commit']}`",
+                  f"- command: `{p['command']}`",
+                  f"- torch {p['torch']}, numpy {p['numpy']}, python {p['python']}, CPU; date {p['date']}",
+                  f"- cases: {', '.join(p['cases'])}", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
