@@ -206,7 +206,8 @@ def map_snn(src: Path) -> dict:
     def linear(seed, out_f, in_f, gain):
         std = gain * (2.0 / (in_f + out_f)) ** 0.5  # Xavier-normal (the code's init_weights), times a gain
         bound = 1.0 / in_f ** 0.5  # PyTorch's default bias init, kept by the code
-        return {"weight": ("normal", seed, (out_f, in_f), 0.0, std), "bias": ("uniform", seed + 1, (out_f,), -bound, bound)}
+        return {"weight": ("normal", seed, (out_f, in_f), 0.0, std),
+                "bias": ("uniform", seed + 1, (out_f,), -bound, bound)}
 
     specs = {}
     for prefix, (o, i), seed in (("net1.0", (400, 700), 101), ("net1.2", (400, 400), 103), ("net1.4", (20, 400), 105)):
@@ -233,6 +234,126 @@ def map_snn(src: Path) -> dict:
     return cases
 
 
+# --- BP-STA (BPSA + BPTA) ------------------------------------------------------------------------------------------
+BPSTA_NODES = {"bpsa": "DGLIFNode", "bpta": "HTGLIFNode", "baseline": "SGLIFNode"}  # BPSA alone, BPSA+BPTA, STBP
+
+
+def copy_first_input(node: torch.nn.Module) -> None:
+    """DGLIFNode keeps its first step's input as its membrane and writes into it in place (``self.mem[...] = 0``):
+    fed a ReLU's output, as everywhere in the networks, that breaks the ReLU's backward (torch raises "modified by
+    an inplace operation"). A forward pre-hook hands it a copy instead: no value changes, the backward can run."""
+    node.register_forward_pre_hook(lambda m, args: (args[0].clone(),))
+
+
+def bp_sta(src: Path) -> dict:
+    stub_modules("torchvision", "torchvision.datasets", "torchvision.transforms", "einops", "einops.layers",
+                 "einops.layers.torch")
+    code = src / "code"
+    nodes = import_file("nodes", code / "nodes.py")
+    networks = import_file("networks", code / "networks.py")
+    losses = import_file("losses", code / "losses.py")
+    operations = sys.modules["operations"]
+    cases = {}
+
+    # the three nodes alone (threshold 0.5, decay 0.9 as train.py's defaults), fed ReLU outputs as in the networks
+    B, T, N = 3, 10, 64
+    x = gio.draw("normal", 51, (T, B, N), 0.3, 0.6)
+    probe = gio.draw("normal", 52, (T, B, N), 0.0, 1.0)
+    arrays = {"input": x, "probe": probe}
+    for dt in DTYPES:
+        with precision(dt) as dtype:
+            for key, cls in BPSTA_NODES.items():
+                node = getattr(nodes, cls)(threshold=0.5, decay=0.9)
+                if cls == "DGLIFNode":
+                    copy_first_input(node)
+                node.n_reset()
+                raw = torch.from_numpy(x).to(dtype).requires_grad_()
+                out = torch.stack([node(F.relu(raw[step])) for step in range(T)])
+                loss = (out * torch.from_numpy(probe).to(dtype)).sum()
+                loss.backward()
+                arrays.update({f"{dt}/{key}/output": np64(out), f"{dt}/{key}/loss": np64(loss),
+                               f"{dt}/grad/{key}/input": np64(raw.grad)})
+    cases["nodes"] = ({"case": "DGLIFNode (bpsa), HTGLIFNode (bpta), SGLIFNode (baseline), threshold 0.5, decay 0.9, "
+                                "on relu(input) [T=10, B=3, 64] step by step; loss = sum(out * probe); gradient "
+                                "w.r.t. the input before the relu; DGLIFNode gets a copy of its input (it writes "
+                                "into its first input in place, which breaks the relu's backward)", "weights": {},
+                       "nodes": BPSTA_NODES}, arrays)
+
+    # VotingLayer(10) and UnilateralMse(1.) (train.py's --loss mse, the default) alone
+    v = gio.draw("uniform", 53, (4, 110), 0.0, 1.0)
+    labels = np.array([0, 5, 10, 3])
+    arrays = {"input": v, "target": labels.astype(np.float64)}
+    for dt in DTYPES:
+        with precision(dt) as dtype:
+            vin = torch.from_numpy(v).to(dtype).requires_grad_()
+            voted = operations.VotingLayer(10)(vin)
+            loss = losses.UnilateralMse(1.)(voted, torch.from_numpy(labels))
+            loss.backward()
+            arrays.update({f"{dt}/output": np64(voted), f"{dt}/loss": np64(loss), f"{dt}/grad/input": np64(vin.grad)})
+    cases["vote_loss"] = ({"case": "VotingLayer(10) on [4, 110], then UnilateralMse(1.) against 11-class labels",
+                           "weights": {}}, arrays)
+
+    # ConvNet(dataset='nmnist'): conv-BN-ReLU-node blocks, BN called once per step, dropout mask shared over time,
+    # Linear(512 -> 100), node, VotingLayer; output = mean over T; UnilateralMse(1.) as train.py; one backward
+    B, T = 2, 4
+    x = int_draw(61, 0.3, (B, T, 2, 34, 34))
+    labels = np.array([7, 2])
+    specs, seed = {}, 300
+    probe_net = networks.ConvNet(step=T, dataset="nmnist", num_classes=10, encode_type="direct", node="HTGLIFNode")
+    for name, prm in probe_net.named_parameters():
+        if not prm.requires_grad:
+            continue  # the nodes' threshold and decay (constants)
+        seed += 1
+        index = int(name.split(".")[1])
+        module = probe_net.fun[index]
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):  # PyTorch's default init: U(+-1/sqrt(fan_in))
+            bound = 1.0 / (prm.numel() / prm.shape[0] if name.endswith("weight") else
+                           module.weight[0].numel()) ** 0.5
+            specs[name] = ("uniform", seed, tuple(prm.shape), -bound, bound)
+        elif name.endswith("weight"):  # BatchNorm: weight and bias away from 1 and 0
+            specs[name] = ("uniform", seed, tuple(prm.shape), 0.8, 1.2)
+        else:
+            specs[name] = ("uniform", seed, tuple(prm.shape), -0.1, 0.1)
+    recipes, values = draw_weights(specs)
+    # NDropout(0.5)'s mask (F.dropout of ones: 0 or 2), drawn here once so that both precisions use the same
+    mask = (np.random.RandomState(62).random_sample((B, 512)) >= 0.5) * 2.0
+    for key, cls in BPSTA_NODES.items():
+        arrays = {"input": x, "target": labels.astype(np.float64), "dropout_mask": mask}
+        for dt in DTYPES:
+            with precision(dt) as dtype:
+                net = networks.ConvNet(step=T, dataset="nmnist", num_classes=10, encode_type="direct", node=cls,
+                                       threshold=0.5, decay=0.9)
+                load_weights(net, recipes, values, dtype)
+                drop = net.fun[21]
+                assert isinstance(drop, operations.NDropout)
+                drop.create_mask = lambda inp, drop=drop: setattr(drop, "mask", torch.from_numpy(mask).to(inp))
+                net.train()
+                counts: dict = {}
+                for i, layer in enumerate(net.fun):
+                    if isinstance(layer, getattr(nodes, cls)):
+                        if cls == "DGLIFNode":
+                            copy_first_input(layer)
+                        layer.register_forward_hook(lambda m, a, o, i=i: counts.setdefault(i, []).append(
+                            (o.detach() != 0).flatten(1).sum(1)))
+                out = net(torch.from_numpy(x).to(dtype))
+                loss = losses.UnilateralMse(1.)(out, torch.from_numpy(labels))
+                loss.backward()
+                arrays.update({f"{dt}/output": np64(out), f"{dt}/loss": np64(loss)})
+                for i, c in counts.items():  # non-zero outputs (spikes) per step and sample
+                    arrays[f"{dt}/spikes/fun.{i}"] = np64(torch.stack(c))
+                for name, buf in net.named_buffers():  # BatchNorm running statistics after the T per-step calls
+                    if "running" in name:
+                        arrays[f"{dt}/buffer/{name}"] = np64(buf)
+                for n, g in grads_of(net).items():
+                    arrays.update({f"{dt}/{k}": v for k, v in gio.grad_entries(n, g).items()})
+        cases[f"convnet_nmnist_{key}"] = (
+            {"case": f"ConvNet(dataset='nmnist', node={cls}, threshold 0.5, decay 0.9, step {T}) in train mode on "
+                     f"[B={B}, T={T}, 2, 34, 34] event counts; UnilateralMse(1.); conv/linear weights PyTorch's "
+                     "default distribution, BatchNorm weight U(0.8, 1.2), bias U(-0.1, 0.1); the dropout mask frozen "
+                     "(stored) and set through the NDropout's create_mask", "weights": recipes, "node": cls}, arrays)
+    return cases
+
+
 # --- driver --------------------------------------------------------------------------------------------------------
 def commit_of(path: Path) -> str:
     try:
@@ -253,7 +374,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     given = dict(c.split("=", 1) for c in args.commit)
-    runs = {"map": (args.map_snn, map_snn), "bpsta": (args.bp_sta, None), "asf": (args.asf_bp, None)}
+    runs = {"map": (args.map_snn, map_snn), "bpsta": (args.bp_sta, bp_sta), "asf": (args.asf_bp, None)}
     prov_path = OUT / "provenance.json"
     provenance = json.loads(prov_path.read_text()) if prov_path.exists() else {}
     for paper in args.only.split(","):

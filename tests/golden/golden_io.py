@@ -2,7 +2,8 @@
 
 One ``.npz`` per case. ``meta`` is a JSON string: the case's settings, and for every weight its recipe and a hash.
 The other keys are ``<dtype>/<quantity>`` with dtype ``f64`` or ``f32`` (the precision the authors' code ran in):
-``input``, ``target``, ``output``, ``loss``, ``spikes/<layer>`` (spike counts of a layer per time step), ``grad/<name>``.
+``input``, ``target``, ``output``, ``loss``, ``spikes/<layer>`` (spike counts of a layer per sample and step),
+``grad/<name>``.
 
 Weights are not stored as numbers: each is drawn from a frozen generator (numpy's legacy ``RandomState``, whose
 streams numpy keeps fixed across versions) with the distribution of the authors' initialisation, rounded to float32
