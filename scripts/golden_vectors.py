@@ -19,7 +19,9 @@ import argparse
 import contextlib
 import datetime
 import importlib.util
+import io
 import json
+import os
 import subprocess
 import sys
 import types
@@ -354,6 +356,150 @@ def bp_sta(src: Path) -> dict:
     return cases
 
 
+# --- ASF-BP --------------------------------------------------------------------------------------------------------
+# per script: the argv it is imported with, T, its layers in call order per step (LIF_sNeuron / Pooling_sNeuron),
+# the names of its scale-factor globals in the same order, the module its input enters
+ASF_NETS = {
+    "lenet5": (["--vth", "1", "--leak", "1"], 8, ["cnn1", "p1", "cnn2", "p2", "fc0"],
+               ["scale1", "scale2", "scale3", "scale4", "scale5"], "cnn1"),
+    "vgg7": (["--vth", "2", "--leak", "1"], 8, ["cnn11", "cnn12", "p1", "cnn21", "cnn22", "cnn23", "fc0"],
+             ["scale11", "scale12", "scalep1", "scale21", "scale22", "scale23", "scalef0"], "cnn11"),
+    "dvs_cifar10_ASF": (["--vth", "1", "--leak", "1", "--repeat", "3"], 2,
+                        ["cnn11", "cnn12", "p1", "cnn21", "cnn22", "cnn23", "fc0"],
+                        ["scale11", "scale12", "scalep1", "scale21", "scale22", "scale23", "scalef0"], "cnn11"),
+}
+# weight gains over the scripts' He-normal init, so that every layer spikes within the few steps run here
+ASF_GAINS = {"lenet5": {"cnn2": 1.5, "fc0": 3.0},
+             "vgg7": {"cnn12": 1.5, "cnn21": 3.0, "cnn22": 3.0, "cnn23": 3.0, "fc0": 3.0},
+             "dvs_cifar10_ASF": {"cnn12": 1.5, "cnn21": 3.0, "cnn22": 3.0, "cnn23": 3.0, "fc0": 3.0}}
+# per batch: whether the scale factors are refreshed (the script's global ``sign``: 1 in epochs where epoch % hz == 0);
+# the DVS script's input has no random draws (its batches would repeat): one batch
+ASF_SIGNS = {"lenet5": [1, 1, 0], "vgg7": [1, 1, 0], "dvs_cifar10_ASF": [1]}
+
+
+class _RecordingCriterion(torch.nn.Module):
+    """The script's criterion (MSELoss(reduction='sum')), keeping the loss it returns."""
+
+    def __init__(self):
+        super().__init__()
+        self.loss, self.values = torch.nn.MSELoss(reduction="sum"), []
+
+    def forward(self, output, target):
+        value = self.loss(output, target)
+        self.values.append(value.detach())
+        return value
+
+
+class _GradRecorder:
+    """Stands in for the optimizer: ``step`` keeps the gradients instead of changing the weights."""
+
+    def __init__(self, model):
+        self.model, self.grads = model, []
+
+    def zero_grad(self):
+        self.model.zero_grad(set_to_none=True)
+
+    def step(self):
+        self.grads.append(grads_of(self.model))
+
+
+def asf_module(src: Path, script: str):
+    stub_modules("torchvision", "torchvision.transforms", "torchvision.models", "torchvision.datasets",
+                 "dvscifar10_dataloader")  # the data loader of the DVS script (reads files; not used here)
+    argv = ASF_NETS[script][0]
+    module = import_file(f"asf_{script}", src / f"{script}.py", argv)
+    module.device = torch.device("cpu")
+    legacy = module.SpikingNN
+
+    class SpikingNN:
+        """Their legacy autograd Function (non-static forward, which torch >= 1.5 refuses to call), run through its
+        own forward; the code calls it only under torch.no_grad(), where its backward is never used."""
+
+        def __call__(self, x):
+            return legacy.forward(types.SimpleNamespace(save_for_backward=lambda *a: None), x)
+
+    module.SpikingNN = SpikingNN
+    # train()'s accuracy() calls .view on a transposed tensor, which torch now refuses; it only feeds the printed
+    # precision (nothing of the step), so it is answered with zeros
+    module.accuracy = lambda output, target, topk=(1,): [torch.zeros(()) for _ in topk]
+    return module
+
+
+def asf_bp(src: Path, skip=()) -> dict:
+    cases = {}
+    for script, (argv, T, layers, scale_names, first) in ASF_NETS.items():
+        if script in skip:
+            continue
+        module = asf_module(src, script)
+        probe = module.CNNModel()
+        specs, seed = {}, 400 + 50 * list(ASF_NETS).index(script)
+        for name, prm in probe.named_parameters():  # He-normal N(0, sqrt(2 / fan_in)) as the scripts, times a gain
+            seed += 1
+            gain = ASF_GAINS[script].get(name.split(".")[0], 1.0)
+            specs[name] = ("normal", seed, tuple(prm.shape), 0.0, gain * (2.0 / (prm[0].numel())) ** 0.5)
+        recipes, values = draw_weights(specs)
+        B = 2
+        if script == "lenet5":  # MNIST pixels in [0, 1]: a spike of sign(x) where |x| / 2 > U(0, 1)
+            images = gio.draw("uniform", seed + 1, (B, 1, 28, 28), -0.3, 1.0).clip(0, 1)
+        elif script == "vgg7":  # CIFAR10 normalised: a spike of sign(x) where |x| > U(0, 1)
+            images = gio.draw("normal", seed + 1, (B, 3, 32, 32), 0.0, 1.0)
+        else:  # event counts [B, 2, 128, 128, T], summed over 3x3 and injected as currents
+            images = int_draw(seed + 1, 0.05, (B, 2, 128, 128, T))
+        labels = np.array([3, 8])
+        arrays = {"images": images, "target": labels.astype(np.float64)}
+        for dt in DTYPES:
+            with precision(dt) as dtype:
+                for n in scale_names:  # the scale factors start at 1 (the scripts' globals)
+                    setattr(module, n, 1)
+                net = module.CNNModel()
+                load_weights(net, recipes, values, dtype)
+                step_inputs, spikes = [], []
+                net.get_submodule(first).register_forward_pre_hook(lambda m, a: step_inputs.append(a[0].detach()))
+                lif, pool = module.LIF_sNeuron, module.Pooling_sNeuron
+
+                def counting(fn):
+                    def wrapped(*a):
+                        mem, out = fn(*a)
+                        spikes.append(out.detach().sum())
+                        return mem, out
+                    return wrapped
+
+                module.LIF_sNeuron, module.Pooling_sNeuron = counting(lif), counting(pool)
+                criterion, recorder = _RecordingCriterion(), _GradRecorder(net)
+                torch.manual_seed(1000)  # the Poisson draws (stored as drawn: the spikes each step)
+                for k, sig in enumerate(ASF_SIGNS[script]):
+                    module.sign = sig
+                    del step_inputs[:], spikes[:]
+                    outputs = []
+                    hook = net.register_forward_hook(lambda m, a, o: outputs.append(o.detach()))
+                    batch = [(torch.from_numpy(images).to(dtype), torch.from_numpy(labels))]
+                    with contextlib.redirect_stdout(io.StringIO()):
+                        module.train(batch, net, criterion, torch.nn.CrossEntropyLoss(), recorder, 0,
+                                     time_steps=T, leak=1)
+                    hook.remove()
+                    pre = f"{dt}/batch{k}"
+                    n_steps = len(step_inputs) - 1  # the last call is the equivalent pass on the summed input
+                    arrays[f"{pre}/step_inputs"] = np64(torch.stack(step_inputs[:n_steps]))
+                    arrays[f"{pre}/output"] = np64(outputs[0])
+                    arrays[f"{pre}/loss"] = np64(criterion.values[-1])
+                    arrays[f"{pre}/scale"] = np.array([float(getattr(module, n)) for n in scale_names])
+                    per_step = torch.stack(spikes).reshape(n_steps, len(layers))
+                    for i, layer in enumerate(layers):
+                        arrays[f"{pre}/spikes/{layer}"] = np64(per_step[:, i])
+                    for n, g in recorder.grads[-1].items():
+                        arrays.update({f"{pre}/{key}": v for key, v in gio.grad_entries(n, g).items()})
+                module.LIF_sNeuron, module.Pooling_sNeuron = lif, pool
+        cases[script] = ({"case": f"{script}.py: train() on batches of B={B} with the same weights (the "
+                                  "optimizer replaced by a recorder of the gradients), steps T=" + str(T) +
+                                  f", argv {argv}; weights He-normal times the gains {ASF_GAINS[script]}; the "
+                                  f"global sign per batch {ASF_SIGNS[script]} (1: the scale factors are "
+                                  "refreshed before the batch's backward), scale factors starting at 1; inputs: the "
+                                  "per-step input the first conv received (Poisson spikes as drawn, or event "
+                                  "frames after the 3x3 sum pooling)", "weights": recipes, "T": T,
+                          "layers": layers, "scale_names": scale_names, "signs": ASF_SIGNS[script]}, arrays)
+    return cases
+
+
 # --- driver --------------------------------------------------------------------------------------------------------
 def commit_of(path: Path) -> str:
     try:
@@ -374,7 +520,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     torch.set_num_threads(min(2, torch.get_num_threads()))
     given = dict(c.split("=", 1) for c in args.commit)
-    runs = {"map": (args.map_snn, map_snn), "bpsta": (args.bp_sta, bp_sta), "asf": (args.asf_bp, None)}
+    runs = {"map": (args.map_snn, map_snn), "bpsta": (args.bp_sta, bp_sta), "asf": (args.asf_bp, asf_bp)}
     prov_path = OUT / "provenance.json"
     provenance = json.loads(prov_path.read_text()) if prov_path.exists() else {}
     for paper in args.only.split(","):

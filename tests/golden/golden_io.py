@@ -58,24 +58,25 @@ def rebuild(rec: dict) -> np.ndarray:
     return value
 
 
-def _sketch_basis(shape) -> tuple[np.ndarray, np.ndarray]:
-    n = int(np.prod(shape))
-    rs = np.random.RandomState(SKETCH_SEED + n)
-    signs = rs.randint(0, 2, size=(N_PROJECTIONS, n)).astype(np.float64) * 2 - 1
-    idx = rs.choice(n, size=min(N_SAMPLES, n), replace=False)
-    return signs, np.sort(idx)
+def _signs(n: int, r: int) -> np.ndarray:
+    """The r-th +-1 vector of length n: a bit of a multiplicative hash of the index."""
+    h = np.arange(n, dtype=np.uint64) * np.uint64((0x9E3779B97F4A7C15 + 2 * r + 1) % 2**64)
+    return ((h >> np.uint64(40)) & np.uint64(1)).astype(np.float64) * 2 - 1
 
 
 def sketch(g: np.ndarray) -> dict[str, np.ndarray]:
-    """A gradient too large to store whole: sums over the first axis and over the others, 16 random +-1
-    projections, 256 entries at fixed random places, and the largest entry with its place. Every component is a
-    linear function of the gradient (exact up to summation order), so a wrong entry anywhere shows in the sums and
-    projections."""
+    """A gradient too large to store whole: sums over the first axis and over the others, 16 fixed +-1
+    projections a_r^T G b_r (G the gradient as [first axis, the rest]; every entry weighted +-1), 256 entries at
+    fixed random places, and the largest entry with its place. Every component is a linear function of the gradient
+    (exact up to summation order), so a wrong entry anywhere shows in the sums and projections."""
     g = np.asarray(g, dtype=np.float64)
-    signs, idx = _sketch_basis(g.shape)
-    flat = g.reshape(-1)
+    flat, rows = g.reshape(-1), g.reshape(g.shape[0], -1)
+    n = flat.size
+    idx = np.unique(np.random.RandomState(SKETCH_SEED).randint(0, n, size=N_SAMPLES))
     top = int(np.argmax(np.abs(flat)))
-    return {"sum0": g.sum(0), "sum_rest": g.reshape(g.shape[0], -1).sum(1), "proj": signs @ flat,
+    return {"sum0": g.sum(0), "sum_rest": rows.sum(1),
+            "proj": np.array([_signs(rows.shape[0], r) @ rows @ _signs(rows.shape[1], N_PROJECTIONS + r)
+                              for r in range(N_PROJECTIONS)]),
             "samples": flat[idx], "argmax": np.array([top]), "max": flat[top:top + 1]}
 
 
