@@ -9,6 +9,7 @@ project. What their scripts need at import but this machine lacks is stubbed her
 import, CUDA types mapped to CPU ones, and their legacy-style autograd Function called through its own ``forward``
 (their code calls it only under ``torch.no_grad()``). In the float64 runs ``Tensor.float()`` (which their code calls
 on intermediate results) keeps the default dtype, float64, so that the whole computation runs in float64.
+The full list of what is done to run their code: tests/golden/PROVENANCE.md (written by this script).
 
 Each case runs twice, in float64 and float32, on the same inputs and weights (float32-exact values); see
 tests/golden/golden_io.py for what is stored and tests/golden/PROVENANCE.md for where it came from.
@@ -21,7 +22,6 @@ import datetime
 import importlib.util
 import io
 import json
-import os
 import subprocess
 import sys
 import types
@@ -141,6 +141,7 @@ def map_snn(src: Path) -> dict:
     decay[:6] = [0.0, 1.0, 1.0, -0.25, 1.5, 0.5]
     recipes = {"h_decay": {"values": decay.tolist()}}
     x = gio.draw("normal", 12, (B, T, N), 1.5, 3.0)
+    x[:, 0, :4], x[:, 0, 4:8] = 2.0, 0.0  # at the first step m = x: exactly the threshold, exactly 0
     probe = gio.draw("normal", 13, (B, T, N), 0.0, 1.0)
     arrays = {"input": x, "probe": probe}
     for dt in DTYPES:
@@ -260,6 +261,7 @@ def bp_sta(src: Path) -> dict:
     # the three nodes alone (threshold 0.5, decay 0.9 as train.py's defaults), fed ReLU outputs as in the networks
     B, T, N = 3, 10, 64
     x = gio.draw("normal", 51, (T, B, N), 0.3, 0.6)
+    x[0, :, :8] = 0.5  # at the first step u = relu(x): exactly the threshold (BPSA fires at u >= 0.5, STBP at u > 0.5)
     probe = gio.draw("normal", 52, (T, B, N), 0.0, 1.0)
     arrays = {"input": x, "probe": probe}
     for dt in DTYPES:
@@ -551,7 +553,34 @@ def render(provenance: dict) -> str:
                   f"- command: `{p['command']}`",
                   f"- torch {p['torch']}, numpy {p['numpy']}, python {p['python']}, CPU; date {p['date']}",
                   f"- cases: {', '.join(p['cases'])}", ""]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n" + NOTES
+
+
+NOTES = """## What the script does to run their code (never editing their files)
+
+- Imports their modules from the checkout; empty stand-ins for `torchvision`, `einops` and the DVS data loader
+  (imported, unused by the parts run); `sys.argv` set for the ASF-BP scripts, which parse it at import.
+- float64 runs: default dtype float64, `Tensor.float()` keeps float64 and `torch.cuda.FloatTensor` is
+  `torch.DoubleTensor` (their code calls both on intermediate results); float32 runs: the CPU `FloatTensor`.
+- ASF-BP: `SpikingNN` (a legacy autograd Function, which torch no longer calls) runs through its own `forward` (used
+  only under `torch.no_grad()`); `accuracy()` (a `.view` torch now refuses; it only feeds printed numbers) answers
+  zeros; `train()` runs with the optimizer replaced by a recorder of the gradients, `device` = CPU, the global `sign`
+  set per batch; spikes counted by wrapping `LIF_sNeuron` / `Pooling_sNeuron`.
+- BP-STA: `DGLIFNode` (BPSA) writes into its first step's input in place; fed a ReLU's output (as in every network
+  of the code) the backward raises ("modified by an inplace operation"), so a forward pre-hook hands it a copy (no
+  value changes). The dropout mask is frozen and set through `NDropout.create_mask`.
+- Weights: the codes' init distributions (drawn from frozen numpy streams; MAP-SNN and ASF-BP scaled by a gain so that
+  every layer fires within the few steps run), set into their modules by name.
+
+## Differences found (none undocumented in the project's code)
+
+- BP-STA, float64 only: the code's BPSA spike is u / (u + 1e-12) < 1, so its max pooling sends the gradient to the
+  spiking neuron of largest u in a window; in float32 (how the code runs) spikes are exactly 1 and tied, and the
+  first wins, as in ours. The tests compare the gradients upstream of a max pool in float64 against the float32
+  vectors (see test_golden_bpsta.py). Elsewhere the epsilon gives a relative 5e-12.
+- MAP-SNN: built in float32 and then cast with `.double()`, MAPNeuron's q buffer is float32's 1.2 (1.2000000477);
+  the float64 tests build in float64, as the code's float64 run does.
+"""
 
 
 if __name__ == "__main__":

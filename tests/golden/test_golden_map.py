@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 
-import numpy as np
 import pytest
 import torch
 from hydra.utils import instantiate
