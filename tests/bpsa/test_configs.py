@@ -107,3 +107,29 @@ def test_short_training_run_reports_energy(tmp_path):
     assert metrics["test/energy/ee_eq11"] == pytest.approx(4.6 / (0.1 * 4 * metrics["test/energy/firing_rate"]),
                                                            rel=1e-5)
     assert metrics["test/energy/mac_snn"] > 0 and metrics["test/energy/ac_snn"] > 0  # event counts in, spikes on
+
+
+@pytest.mark.parametrize("overrides,first", [
+    ([], [0.2, 0.25, 1 / 3, 0.5, 1.0]),  # the reference code's lr / (5 - epoch), the default
+    (["scheduler.warmup=linear"], [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6]),  # the option: torch's linear ramp
+])
+def test_rows_warm_up_as_the_reference_code_per_epoch(overrides, first):
+    import math
+
+    import torch
+    from omegaconf import OmegaConf
+
+    from snn_repro.schedules import build_scheduler
+
+    cfg = compose_config(["+experiment=bpsa/cifar10dvs", *overrides])
+    validate(cfg)
+    opt = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=cfg.optimizer.lr)
+    sched = build_scheduler(opt, max_epochs=cfg.trainer.max_epochs, **OmegaConf.to_container(cfg.scheduler))
+    lrs = []
+    for _ in range(cfg.trainer.max_epochs):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:5] == pytest.approx([1e-3 * f for f in first])
+    cosine = [1e-3 * 0.5 * (1 + math.cos(math.pi * k / 295)) for k in range(295)]
+    assert lrs[5:] == pytest.approx(cosine) and len(lrs) == 300
