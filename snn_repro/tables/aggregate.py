@@ -230,16 +230,24 @@ def _protocol_table(table: Table, rows: list[RowResult], unit: str, seeds: list[
              f"{VAL_FRACTION:.0%} of every class of the training split (fixed seed; see Conventions), choose the "
              "checkpoint with the best accuracy on it and evaluate test once at it. The number we would defend; "
              "\"not run\" until those jobs run.", ""]
-    head = ["row", "experiment", "paper", "paper protocol", "difference", *(["best seed"] if best else []),
+    # the paper's own spread, where it prints one (a row's paper_extra std / best: e.g. BPSA Table 2's mean, std
+    # and best of 5 runs): "paper" shows mean ± std, "paper best" beside the best seed
+    paper_best = best and any("best" in table.rows[r.row].paper_extra for r in rows if r.row in table.rows)
+    head = ["row", "experiment", "paper", "paper protocol", "difference",
+            *(["best seed"] if best else []), *(["paper best"] if paper_best else []),
             "last epoch", "held-out", "status"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         status = r.status + (f": {r.error}" if r.error else "")
-        cells = [_cell(r.row), r.experiment, _paper(r.paper), summary(r.by_protocol.get("paper_protocol", [])),
+        extra = table.rows[r.row].paper_extra if r.row in table.rows else {}
+        paper = _paper(r.paper) + (f" ± {extra['std']}" if r.paper is not None and "std" in extra else "")
+        cells = [_cell(r.row), r.experiment, paper, summary(r.by_protocol.get("paper_protocol", [])),
                  _fmt(r.difference, signed=True)]
         if best:
             paper_values = r.by_protocol.get("paper_protocol", [])
             cells.append(_fmt((min if unit == "error" else max)(paper_values)) if paper_values else DASH)
+        if paper_best:
+            cells.append(_paper(extra.get("best")))
         held = r.by_protocol.get("held_out", [])
         cells += [summary(r.by_protocol.get("last_epoch", [])),
                   summary(held) + ("" if r.held_out_status == "done" else f" ({_cell(r.held_out_status)})")
