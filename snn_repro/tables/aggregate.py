@@ -204,15 +204,35 @@ def extra_metrics(table: Table) -> dict[str, str]:
     return {m.rsplit("/", 1)[-1]: m for m in extra} if isinstance(extra, list) else dict(extra)
 
 
-def _extra_rows(table: Table, rows: list[RowResult]) -> list[tuple[str, str, str, object, list[float]]]:
-    """(name, metric, row, paper value, values as logged) per extra metric and row."""
+def _extra_rows(table: Table, rows: list[RowResult]) -> list[tuple[str, str, str, object, list[float], int]]:
+    """(name, metric, row, paper value, values, how many of them are the last epoch's) per extra metric and row.
+
+    A paper-protocol job measures them at its checkpoint, the weights whose accuracy the table reports
+    (``paper_protocol/<metric>``, snn_repro.train.checkpoint_metrics); a job that did not (made before, or a metric
+    measured only at the end of training) gives the last epoch's value, which the table marks."""
     out = []
     for name, metric in extra_metrics(table).items():
         for r in rows:
-            values = [v for j in r.jobs if j.state == COMPLETE
-                      for v in [metric_value(j.results, metric)] if v is not None]
-            out.append((name, metric, r.row, table.rows[r.row].paper_extra.get(name), values))
+            values, last = [], 0
+            for j in r.jobs:
+                if j.state != COMPLETE:
+                    continue
+                v = metric_value(j.results, f"paper_protocol/{metric}")
+                if v is None:
+                    v = metric_value(j.results, metric)
+                    last += v is not None
+                if v is not None:
+                    values.append(v)
+            out.append((name, metric, r.row, table.rows[r.row].paper_extra.get(name), values, last))
     return out
+
+
+def _extra_cell(values: list[float], last: int) -> str:
+    text = summary(values, '.4g', '.2g')
+    if not values or not last:
+        return text
+    return text + (" (last epoch's weights)" if last == len(values)
+                   else f" ({last} of {len(values)}: last epoch's weights)")
 
 
 def _protocol_table(table: Table, rows: list[RowResult], unit: str, seeds: list[int]) -> list[str]:
@@ -312,10 +332,13 @@ def render_markdown(table: Table, rows: list[RowResult], commit: str, command: s
     extras = _extra_rows(table, rows)
     if extras:
         lines += ["", "## Further columns", "",
-                  "Values as logged (not in %); paper = the value printed in the paper.", "",
+                  "Values as logged (not in %); paper = the value printed in the paper. Each is measured on the "
+                  "paper-protocol checkpoint, the same weights as the accuracy above (`paper_protocol/<metric>` in "
+                  "results.json); one marked \"last epoch's weights\" was measured on the final weights instead (runs "
+                  "made before the checkpoint's were recorded, or a metric counted only at the end).", "",
                   "| column | metric | row | paper | reproduced mean ± std (n) |", "|---|---|---|---|---|"]
-        lines += [f"| {name} | `{metric}` | {_cell(row)} | {_paper(paper)} | {summary(values, '.4g', '.2g')} |"
-                  for name, metric, row, paper, values in extras]
+        lines += [f"| {name} | `{metric}` | {_cell(row)} | {_paper(paper)} | {_extra_cell(values, last)} |"
+                  for name, metric, row, paper, values, last in extras]
     claims = table.extra.get("paper_claims") or []
     if claims:
         lines += ["", "## The paper's claims", "",
@@ -354,7 +377,7 @@ def render_csv(rows: list[RowResult], table: Table | None = None) -> str:
     for r in rows:
         cells = []
         for n in names:
-            (_, _, _, paper, values), = [e for e in extras if e[0] == n and e[2] == r.row]
+            (_, _, _, paper, values, _), = [e for e in extras if e[0] == n and e[2] == r.row]
             cells += ["" if paper is None else paper, f"{statistics.fmean(values):.6g}" if values else ""]
         if protocols:
             more = []

@@ -109,6 +109,42 @@ def test_short_training_run_reports_energy(tmp_path):
     assert metrics["test/energy/mac_snn"] > 0 and metrics["test/energy/ac_snn"] > 0  # event counts in, spikes on
 
 
+
+def test_energy_is_measured_on_the_checkpoint_whose_accuracy_is_reported(tmp_path):
+    """Table 6: accuracy is the best epoch's (paper protocol), so its firing rate and energy are that checkpoint's
+    too (paper_protocol/test/...); the unprefixed test/... stay the last epoch's."""
+    import torch
+
+    from snn_repro.train import build_module, train
+
+    cfg = compose_config(["+experiment=bpsa/nmnist_bpsa", "++dataset.synthetic=true", "dataset.batch_size=4",
+                          "dataset.T=4", "++dataset.options.synthetic_samples={train: 8, test: 8}",
+                          "trainer.max_epochs=3", "trainer.enable_progress_bar=false", "optimizer.lr=0.05",
+                          "trainer.accelerator=cpu"], tmp_path)
+    train(cfg)
+    m = json.loads((Path(tmp_path) / "results.json").read_text())["metrics"]
+    assert m["paper_protocol/test/acc"] == pytest.approx(m["paper_protocol/test_acc"])
+    for key in ("firing_rate", "ee_eq11", "ac_snn"):
+        assert f"paper_protocol/test/energy/{key}" in m and f"test/energy/{key}" in m
+    # the firing rate of the checkpoint, counted again here from its weights
+    best = [p for p in (Path(tmp_path) / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
+    assert len(best) == 1
+    state = torch.load(best[0], map_location="cpu", weights_only=False)
+    assert state["epoch"] == m["paper_protocol/epoch"] + 1 or state["epoch"] == m["paper_protocol/epoch"]
+    module = build_module(cfg)
+    module.load_state_dict(state["state_dict"])
+    import lightning as L
+
+    from snn_repro.callbacks.energy import EnergyCounter
+    from snn_repro.datamodule import SNNDataModule
+
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                        callbacks=[EnergyCounter(e_mac_pj=4.6, e_ac_pj=0.1)])
+    again = trainer.test(module, datamodule=SNNDataModule(cfg.dataset, cfg.augmentation, seed=cfg.seed),
+                         verbose=False)[0]
+    assert again["test/energy/firing_rate"] == pytest.approx(m["paper_protocol/test/energy/firing_rate"])
+
+
 @pytest.mark.parametrize("overrides,first", [
     ([], [0.2, 0.25, 1 / 3, 0.5, 1.0]),  # the reference code's lr / (5 - epoch), the default
     (["scheduler.warmup=linear"], [1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6]),  # the option: torch's linear ramp

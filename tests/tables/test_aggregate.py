@@ -203,7 +203,8 @@ def test_extra_metrics_get_their_own_columns(tmp_path):
     table = Table(**{**TABLE.__dict__, "extra": {"extra_metrics": {"rate": "test/energy/firing_rate"}}})
     md = aggregate(table, tmp_path, commit="x")
     text = md.read_text()
-    assert "| rate | `test/energy/firing_rate` | LIF | — | 0.2 ± 0.14 (n=2) |" in text
+    # runs that recorded only the last epoch's value (before the checkpoint's was recorded): said so
+    assert "| rate | `test/energy/firing_rate` | LIF | — | 0.2 ± 0.14 (n=2) (last epoch's weights) |" in text
     assert "| rate | `test/energy/firing_rate` | IF | — | — |" in text
     lines = md.with_suffix(".csv").read_text().splitlines()
     assert lines[0].endswith(",held_out_n,held_out_status,paper_protocol_best_seed,rate_paper,rate_mean")
@@ -212,6 +213,28 @@ def test_extra_metrics_get_their_own_columns(tmp_path):
                                "difference,status,error,last_epoch_mean")
     as_list = Table(**{**TABLE.__dict__, "extra": {"extra_metrics": ["test/energy/firing_rate"]}})
     assert "| firing_rate | `test/energy/firing_rate` | LIF |" in aggregate(as_list, tmp_path, commit="x").read_text()
+
+
+def test_extra_metrics_come_from_the_checkpoint_whose_accuracy_is_shown(tmp_path):
+    """BPSA Table 6: firing rate and energy of the paper-protocol checkpoint (paper_protocol/test/energy/...), the
+    weights of the accuracy column; a run that has only the last epoch's value is marked per run."""
+    _fixture(tmp_path)
+    for seed, (best, last) in ((0, (0.1, 0.5)), (1, (0.3, 0.7))):
+        p = tmp_path / "demo" / "runs" / "demo" / "lif" / f"seed{seed}" / "results.json"
+        data = json.loads(p.read_text())
+        data["metrics"]["test/energy/firing_rate"] = last
+        data["metrics"]["paper_protocol/test/energy/firing_rate"] = best
+        p.write_text(json.dumps(data))
+    table = Table(**{**TABLE.__dict__, "extra": {"extra_metrics": {"rate": "test/energy/firing_rate"}}})
+    md = aggregate(table, tmp_path, commit="x")
+    assert "| rate | `test/energy/firing_rate` | LIF | — | 0.2 ± 0.14 (n=2) |" in md.read_text()
+    assert md.with_suffix(".csv").read_text().splitlines()[1].endswith(",,0.2")
+    p = tmp_path / "demo" / "runs" / "demo" / "lif" / "seed1" / "results.json"
+    data = json.loads(p.read_text())
+    del data["metrics"]["paper_protocol/test/energy/firing_rate"]
+    p.write_text(json.dumps(data))
+    text = aggregate(table, tmp_path, commit="x").read_text()
+    assert "| rate | `test/energy/firing_rate` | LIF | — | 0.4 ± 0.42 (n=2) (1 of 2: last epoch's weights) |" in text
 
 
 def test_best_of_seeds_column_and_results_without_protocols(tmp_path):
