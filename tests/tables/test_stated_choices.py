@@ -30,3 +30,45 @@ def test_asf_apbs_tables_state_the_loss_without_the_half_and_the_coupled_decay(n
     for cfg in cfgs[:3]:
         assert (cfg.loss.name, cfg.loss.reduction, cfg.loss.factor) == ("mse", "sum", 1.0)
         assert cfg.optimizer._target_ == "torch.optim.Adam" and cfg.optimizer.weight_decay == 5e-4
+
+
+@pytest.mark.parametrize("name", ["aia_t1", "aia_t2"])
+def test_aia_tables_state_their_unstated_choices_and_rows_make_them(name):
+    table, cfgs = _rows(name)
+    for key in ("training", "batch_norm", "cache"):
+        assert key in table.conventions, key
+    for cfg in cfgs:
+        assert (cfg.dataset.batch_size, cfg.trainer.max_epochs, cfg.optimizer.weight_decay) == (32, 100, 0.0)
+        assert (cfg.scheduler.name, cfg.scheduler.warmup_epochs) == ("cosine", 0)
+        ops = [layer["op"] for layer in cfg.arch.layers]
+        assert all(ops[i - 1] == "bn" for i, op in enumerate(ops) if op == "neuron")  # BN before every neuron
+        if cfg.neuron._target_.endswith("CachedAIA"):
+            assert cfg.neuron.beta_per == "channel" and cfg.neuron.beta_init == 1.0
+        if cfg.neuron._target_.endswith("PLIF"):  # the cited implementation's surrogate
+            assert (cfg.neuron.surrogate, cfg.neuron.alpha) == ("sigmoid", 4.0)
+        else:
+            assert (cfg.neuron.surrogate, cfg.neuron.alpha) == ("rectangular", 1.0)
+    if name == "aia_t2":
+        assert "sigmoid" in table.conventions["plif_surrogate"]
+
+
+@pytest.mark.parametrize("ds", ["cifar10dvs", "ncaltech101"])
+def test_aia_raw_input_option_multiplies_the_gradient_by_the_conv_output(ds):
+    import torch
+
+    from snn_repro.network import build_network
+    from snn_repro.schema import validate
+
+    cfg = compose_config([f"+experiment=aia/{ds}_aia_raw_input"])
+    validate(cfg)
+    ops = [layer["op"] for layer in cfg.arch.layers]
+    assert cfg.neuron._target_ == "snn_repro.neurons.LIF" and ops.count("associate") == ops.count("conv") == 8
+    assert all(ops[i + 1] == "associate" and ops[i + 2] == "bn" for i, op in enumerate(ops) if op == "conv")
+    net = build_network(cfg.arch, cfg.neuron, cfg.dataset.input_shape)
+    assoc = [m for m in net.modules() if type(m).__name__ == "Associate"]
+    assert len(assoc) == 8
+    x = torch.randn(3, 4, requires_grad=True)
+    y = assoc[0](x)
+    g = torch.randn(3, 4)
+    y.backward(g)
+    assert torch.equal(y, x) and torch.allclose(x.grad, g * x)
