@@ -22,7 +22,8 @@ def test_experiment_composes_and_validates(name):
         return
     assert cfg.readout == "rate" and cfg.loss.name == "mse" and cfg.loss.reduction == "mean"
     assert cfg.optimizer._target_ == "torch.optim.AdamW" and cfg.scheduler.warmup_epochs == 5
-    assert cfg.trainer.max_epochs == 300 and cfg.neuron.threshold == 0.5
+    script = name == "cifar10_script"  # train_cifar10.sh's recipe: T 8, 500 epochs (test below)
+    assert cfg.trainer.max_epochs == (500 if script else 300) and cfg.neuron.threshold == 0.5
     assert cfg.callbacks.energy._target_ == "snn_repro.callbacks.energy.EnergyCounter"
     if cfg.dataset.kind == "events":
         assert cfg.dataset.framing.mode == "event_count" and cfg.dataset.framing.value == cfg.dataset.T
@@ -30,7 +31,7 @@ def test_experiment_composes_and_validates(name):
     assert cfg.neuron._target_.endswith(expected_neuron)
     residual = 0.0 if "baseline" in name or "_bpsa" in name else 0.8 if "alpha08" in name else 0.2
     assert cfg.neuron.get("residual", 0.0) == residual
-    assert cfg.dataset.T == 16
+    assert cfg.dataset.T == (8 if script else 16)
 
 
 def test_tables_rows_have_experiments_and_paper_values():
@@ -169,3 +170,27 @@ def test_rows_warm_up_as_the_reference_code_per_epoch(overrides, first):
     assert lrs[:5] == pytest.approx([1e-3 * f for f in first])
     cosine = [1e-3 * 0.5 * (1 + math.cos(math.pi * k / 295)) for k in range(295)]
     assert lrs[5:] == pytest.approx(cosine) and len(lrs) == 300
+
+
+def test_cifar10_script_recipe_is_an_option_and_the_tables_keep_the_papers():
+    """train_cifar10.sh: ConvNet (5 convs), T 8, batch 128, 500 epochs (its 80-epoch ANN warm-up is not offered);
+    Tables 3 and 6 keep the paper's Middle network at T 16 and say why."""
+    import torch
+
+    from snn_repro.network import build_network
+
+    script = compose_config(["+experiment=bpsa/cifar10_script"])
+    validate(script)
+    assert (script.dataset.T, script.dataset.batch_size, script.trainer.max_epochs) == (8, 128, 500)
+    assert script.scheduler.warmup == "reciprocal" and script.scheduler.warmup_epochs == 5
+    net = build_network(script.arch, script.neuron, script.dataset.input_shape)
+    convs = [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [128, 128, 128, 256, 512]
+    assert [m.in_features for m in net.modules() if isinstance(m, torch.nn.Linear)] == [512]
+    for name, rows in (("bpsa_t3", ["bpsa_bpta"]), ("bpsa_t6", ["cifar10_bpsa_bpta", "cifar10_baseline"])):
+        table = load_table(name)
+        assert "train_cifar10.sh" in table.conventions["recipe"] and "80" in table.conventions["recipe"]
+        for row in rows:
+            cfg = compose_config([f"+experiment={table.rows[row].experiment}"])
+            assert (cfg.dataset.T, cfg.dataset.batch_size, cfg.trainer.max_epochs) == (16, 64, 300)
+            assert len([op for op in cfg.arch.layers if op["op"] == "conv"]) == 4
