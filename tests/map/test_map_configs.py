@@ -46,7 +46,7 @@ def test_rows_compose_to_the_intended_model(exp, pattern, convsyn, hidden):
 
 def test_step_length_rows_keep_the_simulated_duration():
     """N-MNIST: 300 ms at every step length. SHD: the reference code's T = 800 ms / step (its dt = 800 ms / steps),
-    of which its loader frames the first T ms (options.slice_ms)."""
+    from the first spike (no slice: options.slice_ms is the literal loader's option)."""
     for fig, duration, dataset in (("f6a", 300, "nmnist"), ("f6b", 800, "shd")):
         rows = load_table(f"map_{fig}").rows
         assert len(rows) == 20
@@ -55,7 +55,7 @@ def test_step_length_rows_keep_the_simulated_duration():
             assert d.name == dataset and d.framing.mode == "window_ms"
             assert d.T == round(duration / d.framing.value) and row.job.endswith(f"_dt{d.framing.value}")
             if dataset == "shd":
-                assert d.options.slice_ms == d.T and d.options.window_origin == "first_event"
+                assert d.options.slice_ms is None and d.options.window_origin == "first_event"
 
 
 def test_fixed_kernel_row_has_no_kernel_parameters():

@@ -15,9 +15,10 @@ def test_bias_init_default_keeps_pytorch_biases_and_zeros_is_the_default():
     assert bias.abs().max() <= bound and bias.abs().max() > 0.9 * bound and bias.std() > 0.4 * bound
 
 
-def test_shd_rows_frame_as_the_reference_loader_and_the_whole_recording_is_an_option():
-    """snntorch's spikedata.SHD, as MAP-SNN's data.py calls it (num_steps 50, dt 16 ms): events of [0, 50 ms) on the
-    recording's clock, from the first of them, in 50 bins of 16 ms (tests/data/test_readers.py frames them)."""
+def test_shd_rows_frame_the_reference_window_and_the_loaders_slice_is_an_option():
+    """MAP-SNN's data.py asks snntorch's spikedata.SHD for 50 steps of 16 ms: 800 ms from the first spike, the
+    default; what that loader does with it (events of [0, 50 ms) only, tests/data/test_readers.py frames them) is
+    the option options.slice_ms=50; the whole recording from t = 0 is dataset=shd."""
     import numpy as np
 
     from snn_repro.data.events import make_events
@@ -27,12 +28,12 @@ def test_shd_rows_frame_as_the_reference_loader_and_the_whole_recording_is_an_op
                 "map/f6d_fixed_kernel"):
         ref = compose_config([f"+experiment={exp}"]).dataset
         assert (ref.T, ref.framing.value, ref.options.window_origin, ref.options.slice_ms) == \
-            (50, 16, "first_event", 50), exp
+            (50, 16, "first_event", None), exp
     whole = compose_config(["+experiment=map/shd_msp", "dataset=shd"]).dataset
     assert (whole.T, whole.options.window_origin, whole.options.get("slice_ms")) == (88, "zero", None)
-    unsliced = compose_config(["+experiment=map/shd_msp", "dataset.options.slice_ms=null"]).dataset
-    assert unsliced.options.slice_ms is None and unsliced.T == 50
-    # without the slice: a recording whose first spike comes at 100 ms: the first bin starts there, 800 ms in all
+    literal = compose_config(["+experiment=map/shd_msp", "dataset.options.slice_ms=50"]).dataset
+    assert literal.options.slice_ms == 50 and literal.T == 50  # snntorch's loader as called: the first 50 ms
+    # the default: a recording whose first spike comes at 100 ms: the first bin starts there, 800 ms in all
     ev = make_events([3, 3, 5], 0, [100_000, 115_999, 100_000 + 16_000 * 50], 0)
     frames = frame_events(ev, (700, 1, 1), 50, "window_ms", 16, origin="first_event")
     assert frames.shape == (50, 700) and frames[0, 3] == 2 and frames.sum() == 2  # the last is past 800 ms
