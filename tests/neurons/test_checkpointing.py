@@ -96,7 +96,7 @@ def test_compact_spikes_keeps_gradients_and_saves_spikes_as_bool():
     net = build_network(arch, neuron, (2, 6, 6))
     x = torch.rand(10, 5, 2, 6, 6) * 2
     saved, packed = [], []
-    from snn_repro.neurons.fused import _pack
+    from snn_repro.neurons.saved_spikes import _pack
 
     def record(t):
         saved.append(t)
@@ -111,3 +111,22 @@ def test_compact_spikes_keeps_gradients_and_saves_spikes_as_bool():
     t, (bits, dtype) = kept[0]
     assert bits.dtype == torch.bool and torch.equal(bits.to(dtype), t) and 0 < t.mean() < 1
     assert not any(isinstance(p, tuple) for t, p in zip(saved, packed) if t.shape != (50, 144))
+
+
+def test_spike_counts_are_saved_as_they_are():
+    """MAP-SNN's multi-spike patterns emit counts: the Linear after them keeps its input as float, not as bool
+    (bool turned every count above 1 into 1: a wrong weight gradient); its single-spike pattern is binary."""
+    from snn_repro.neurons.saved_spikes import _pack
+
+    arch = {"layers": [{"op": "flatten"}, {"op": "linear", "out": 16}, {"op": "neuron"}, {"op": "linear", "out": 3}]}
+    x = torch.rand(6, 2, 10) * 12
+    for pattern, binary in (("linear", False), ("sfa", False), ("ssp", True)):
+        neuron = {"_target_": "snn_repro.neurons.map.MAPNeuron", "pattern": pattern, "size": 16}
+        net = build_network(arch, neuron, (10,))
+        saved = []
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append((t, _pack(t))) or t, lambda t: t):
+            out = net(x)
+        spikes = [(t, p) for t, p in saved if tuple(t.shape) == (12, 16)]  # the second Linear's input
+        assert spikes and (max(t.max().item() for t, _ in spikes) > 1) != binary, pattern
+        assert all(isinstance(p, tuple) == binary for _, p in spikes), pattern
+        assert out.requires_grad
