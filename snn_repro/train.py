@@ -49,6 +49,7 @@ def build_module(cfg: DictConfig) -> SNNModule:
         module.config = OmegaConf.to_container(cfg, resolve=True)
     except InterpolationResolutionError:  # composed outside a Hydra run (${hydra:...} unset): keep it as written
         module.config = OmegaConf.to_container(cfg)
+    module.config_source = OmegaConf.to_container(cfg, resolve=False)
     return module
 
 
