@@ -3,9 +3,9 @@
 Every job writes into its own stable directory, ``runs/<paper>/<experiment>/[held_out/]seed<seed>`` (catalog.job_subdir:
 shared by the paper's tables, so an experiment that several use runs once; a variant's jobs under
 ``variants/<name>/``), one kind of job per protocol (snn_repro/tables/protocols.py), and is started with
-``ckpt_path=last``: running
-the same table again resumes interrupted jobs from their last checkpoint, re-runs failed ones, and skips complete
-ones whose results.json carries the config hash the job would have now. A complete job made under other code (its
+``ckpt_path=auto``: running
+the same table again resumes interrupted jobs from their last checkpoint (one made under the job's former config is
+moved aside and the job starts over), re-runs failed ones, and skips complete ones whose results.json carries the config hash the job would have now. A complete job made under other code (its
 ``code_version``, a hash of the package and conf) is stale: the run lists the stale jobs and stops, unless
 ``force`` re-runs them (with every other job) or ``keep_stale`` keeps them.
 
@@ -171,7 +171,7 @@ def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = 
                 f"+experiment={experiment}", *Row("", "", dict(fixed)).override_args(), *swept,
                 *protocol_overrides(plan.protocol), f"seed={','.join(map(str, seeds))}",
                 *(_smoke_args(dict(fixed)) if smoke else []),
-                f"ckpt_path={'null' if force else 'last'}",
+                f"ckpt_path={'null' if force else 'auto'}",
                 f"hydra.sweep.dir={quoted(runs_dir(table, base))}", f"hydra.sweep.subdir={subdir}",
                 *extra,
             ])
