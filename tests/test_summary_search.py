@@ -42,6 +42,21 @@ def test_tab_completion_of_python_m_snn_repro():
     assert set(r.stdout.split()) == {"neuron=bpsa", "neuron=bpsa_baseline", "neuron=bpsa_bpta"}, r.stderr
 
 
+def test_tab_completion_of_an_experiment_lists_the_paper_rows():
+    # conf/experiment/ holds only a folder per paper: Hydra's own completion offered nothing after `+experiment=`
+    env = {**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
+    script = (f"source {ROOT}/scripts/completion.bash; COMP_LINE='python -m snn_repro +experiment=asf/mnist'; "
+              f"_snn_repro_complete; echo \"${{COMPREPLY[@]}}\"")
+    r = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert set(r.stdout.split()) == {"+experiment=asf/mnist_if", "+experiment=asf/mnist_lif"}, r.stderr
+    # Hydra's completion query itself, as the script asks it: every row of every paper after `+experiment=`
+    r = subprocess.run([os.sys.executable, "-m", "snn_repro", "-sc", "query=snn_repro_bash"], cwd=ROOT,
+                       env={**env, "COMP_LINE": "snn_repro +experiment="}, capture_output=True, text=True, timeout=120)
+    rows = {f"+experiment={p.relative_to(ROOT / 'conf' / 'experiment').with_suffix('')}"
+            for p in (ROOT / "conf" / "experiment").rglob("*.yaml")}
+    assert set(r.stdout.split()) == rows and len(rows) > 20, r.stderr
+
+
 def test_optuna_search_optimises_the_validation_metric(tmp_path):
     r = run_cli("-m", "hparams_search=demo", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2",
                 *FAST, f"paths.log_dir={tmp_path}")
