@@ -24,6 +24,7 @@ from snn_repro.datamodule import SNNDataModule
 from snn_repro.distributed import launch_rank, per_rank_batch
 from snn_repro.module import SNNModule
 from snn_repro.network import build_network
+from snn_repro.plots import RunPlots
 from snn_repro.confighash import config_hash
 from snn_repro.schema import ConfigError, validate
 from snn_repro.summary import print_start
@@ -277,6 +278,8 @@ def _train(cfg: DictConfig, start: float | None = None) -> float:
             final_test = _test(trainer, module, datamodule)  # last epoch (spike and energy summaries: these weights)
             metrics.update(final_test)
         metrics.update(protocol_metrics(history.history, final_test, held_out_test, held_out_epoch))
+        for plots in (c for c in callbacks if isinstance(c, RunPlots)):  # after the last test: each image once
+            plots.upload(loggers)
         write_summary(loggers, metrics, {k: v for k, v in metrics.items()
                                          if k.startswith(("best/", "paper_protocol/", "held_out/"))})
     finally:
