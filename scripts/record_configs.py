@@ -7,6 +7,10 @@ are stored once under `common`; each distinct config stores the rest. A job of a
 with another `seed` (scripts/record_jobs.py records every job's hash).
 
     python scripts/record_configs.py            # rewrite the fixture (only for an intended change of settings)
+    python scripts/record_configs.py bpsa_t2 bpsa_t3   # re-record only these tables' rows, the others as they are
+
+Rows are composed as held-out jobs (a validation split of 10%), the config every table job had before issue 28;
+tests/tables/test_table_configs.py compares a paper-protocol job with it plus `dataset.split.val_fraction: 0.0`.
 """
 from __future__ import annotations
 
@@ -42,15 +46,18 @@ def digest(flat: dict[str, object]) -> str:
     return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def record(compose) -> dict:
+def record(compose, only: set[str] | None = None, previous: dict | None = None) -> dict:
     """{"common": {...}, "configs": {digest: {...}}, "rows": {table: {row: digest}}} from ``compose(table, row,
-    seed)``."""
+    seed)``; with ``only``, the rows of the other tables are taken from ``previous`` as recorded."""
     flats, rows = {}, {}
     for name, table in sorted(discover_tables().items()):
         if table.script and not table.rows:
             continue
         for rid, row in table.rows.items():
-            flat = row_config(compose(table, row, table.seeds[0]))
+            if only is not None and name not in only and rid in previous["rows"].get(name, {}):
+                flat = expand(previous, name, rid)
+            else:
+                flat = row_config(compose(table, row, table.seeds[0]))
             flats[digest(flat)] = flat
             rows.setdefault(name, {})[rid] = digest(flat)
     keys = set.intersection(*(set(f) for f in flats.values()))
@@ -66,9 +73,12 @@ def expand(rec: dict, name: str, row: str) -> dict[str, object]:
 
 
 if __name__ == "__main__":
+    from snn_repro.tables.protocols import HELD_OUT
     from snn_repro.tables.runner import compose_job
 
-    rec = record(compose_job)
+    only = set(sys.argv[1:]) or None
+    previous = json.loads(PATH.read_text()) if only else None
+    rec = record(lambda table, row, seed: compose_job(table, row, seed, protocol=HELD_OUT), only, previous)
     PATH.write_text(json.dumps(rec, indent=1, sort_keys=True) + "\n")
     print(f"{PATH}: {sum(map(len, rec['rows'].values()))} rows, {len(rec['configs'])} distinct configs",
           file=sys.stderr)

@@ -100,6 +100,7 @@ OPS: dict[str, Callable[[dict, tuple, dict], nn.Module]] = {
 OP_MODULES: list[str] = [
     "snn_repro.ops.apbs", "snn_repro.ops.resblock",  # APBS parametrisation, residual block
     "snn_repro.ops.vote",  # BPSA voting output layer
+    "snn_repro.ops.associate",  # AIA associative gradient on a raw (pre-BatchNorm) input
     "snn_repro.ops.convsyn", "snn_repro.ops.grouped_linear",  # MAP-SNN synapse, polarity branches
 ]
 

@@ -80,6 +80,7 @@ class SchedulerSchema:  # snn_repro.schedules.build_scheduler
     step_size: int = 30
     warmup_epochs: int = 0
     eta_min: float = 0.0
+    warmup: str = "linear"  # linear | reciprocal (the BP-STA code's lr / (warmup - epoch))
 
 
 @dataclass
@@ -120,6 +121,7 @@ CHOICES = {
     "dataset.spatial.mode": ("none", "sum_pool", "resize", "area", "crop"),  # snn_repro.data.framing
     "dataset.split.mode": ("official", "random_per_class", "first_per_class", "balanced_subset"),
     "scheduler.name": ("none", "step", "multistep", "cosine"),
+    "scheduler.warmup": ("linear", "reciprocal"),  # snn_repro.schedules.WARMUPS
     "arch.init": ("default", "kaiming_normal", "xavier_normal"),
 }
 # key: (low, high, low included, high included); None is unbounded

@@ -71,6 +71,23 @@ def _test(trainer: L.Trainer, module: SNNModule, datamodule: SNNDataModule) -> d
     return {k: float(v) for k, v in trainer.test(module, datamodule=datamodule, verbose=False)[0].items()}
 
 
+# what a test pass measures of the weights besides accuracy: recorded per protocol at the protocol's checkpoint
+CHECKPOINT_METRICS = ("test/acc", "test/energy/", "test/neurobench/")
+
+
+def checkpoint_metrics(test: dict[str, float], protocol: str) -> dict[str, float]:
+    """``test/acc``, ``test/energy/*`` and ``test/neurobench/*`` of a test pass at a protocol's checkpoint, as
+    ``<protocol>/test/...`` (e.g. ``paper_protocol/test/energy/firing_rate``): the same weights as its accuracy.
+    The unprefixed ``test/...`` stay the last epoch's."""
+    return {f"{protocol}/{k}": v for k, v in test.items() if k.startswith(CHECKPOINT_METRICS)}
+
+
+def _counts_energy(trainer: L.Trainer) -> bool:
+    from snn_repro.callbacks.energy import EnergyCounter
+
+    return any(isinstance(cb, EnergyCounter) for cb in trainer.callbacks)
+
+
 def protocol_metrics(history: list[dict], final_test: dict[str, float] | None, held_out_test: dict | None,
                      held_out_epoch: dict | None) -> dict[str, float]:
     """The three protocols as flat metrics (see snn_repro.callbacks.protocols)."""
@@ -274,6 +291,14 @@ def _train(cfg: DictConfig, start: float | None = None) -> float:
                 final_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
                 module.load_state_dict(read_checkpoint(best)["state_dict"])
                 held_out_test = _test(trainer, module, datamodule)
+                module.load_state_dict(final_state)
+                metrics.update(checkpoint_metrics(held_out_test, "held_out"))
+            elif best is not None and _counts_energy(trainer):
+                # paper protocol with an energy estimate (BPSA Table 6): firing rate and energy of the weights
+                # whose test accuracy it reports (the best epoch's checkpoint), not only of the last epoch's
+                final_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                module.load_state_dict(read_checkpoint(best)["state_dict"])
+                metrics.update(checkpoint_metrics(_test(trainer, module, datamodule), "paper_protocol"))
                 module.load_state_dict(final_state)
             final_test = _test(trainer, module, datamodule)  # last epoch (spike and energy summaries: these weights)
             metrics.update(final_test)

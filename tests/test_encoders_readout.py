@@ -96,3 +96,12 @@ def test_cosine_with_linear_warmup():
     assert lrs[:5] == pytest.approx([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6])
     cos = [0.5 * (1 + math.cos(math.pi * k / 10)) for k in range(10)]
     assert lrs[5:] == pytest.approx(cos)
+
+
+def test_cosine_with_reciprocal_warmup_is_the_bp_sta_codes():
+    """BP-STA's adjust_learning_rate: lr / (warmup - epoch) in the warm-up epochs, then the same cosine."""
+    lrs = _lrs("cosine", 15, warmup_epochs=5, warmup="reciprocal")
+    assert lrs[:5] == pytest.approx([0.2, 0.25, 1 / 3, 0.5, 1.0])
+    assert lrs[5:] == pytest.approx([0.5 * (1 + math.cos(math.pi * k / 10)) for k in range(10)])
+    with pytest.raises(ValueError, match="warm-up"):
+        _lrs("cosine", 15, warmup_epochs=5, warmup="exp")

@@ -13,9 +13,14 @@ Two readings the paper leaves open, as options (eq. 7 literally is ``rescale: fa
   ``rescale: true`` maps the spatial crop back onto the sample's data range [min d, max d] (the sensor, for
   recordings that cover it): d'' = min d + round(d' * (max d - min d) / (D_B - D_A)). Every kept event stays.
 - ``time``: ``stretch`` frames the cropped span as a whole recording (time_bins spread it over all T bins, so
-  each bin holds about s times the events of a test bin); ``keep_bin_duration`` keeps the bins of the uncropped
-  recording: the framing (``FramedEvents``) bins the crop's [0, D_B - D_A] with the original duration, so the crop
-  fills the first ~s*T bins and per-bin counts match the test frames.
+  each bin holds about s_t times the events a bin of the kept pixels held); ``keep_bin_duration`` keeps the bins of
+  the uncropped recording: the framing (``FramedEvents``) bins the crop's [0, D_B - D_A] with the original
+  duration, so the crop fills the first ~s_t*T bins and the time axis changes no bin's count.
+Either way the spatial crop drops the events outside [D_A, D_B] in x and y, and ``rescale`` spreads the rest over
+the whole range again: a bin holds s_x * s_y of a test bin's events for events spread evenly over the sensor, with
+min_scale 0.75 on average 0.77 (0.56 to 1; measured on uniform events in tests/data/test_augment.py), and with
+``stretch`` s_t times that (0.67 on average). Per-bin counts match the test frames only with no spatial crop
+(``axes: [t]``).
 """
 from __future__ import annotations
 

@@ -19,7 +19,11 @@ Energies (pJ per op configurable; defaults 45 nm, Horowitz 2014: 4.6 pJ for a 32
   E_MAC / E_AC = 4.6 / 0.1 at T = 16.
 - spike-count based: E_SNN = AC * E_AC + MAC_snn * E_MAC, EE_count = E_ANN / E_SNN.
 
-Logged as ``test/energy/...``; the summary is kept in ``pl_module.energy_summary`` for results.json.
+Logged as ``test/energy/...``; the summary is kept in ``pl_module.energy_summary`` for results.json. The test pass
+after training counts the last epoch's weights; a run with this callback also tests its protocol's checkpoint (the
+best epoch's weights in the paper protocol, the val-chosen ones in the held-out protocol) and records those counts as
+``paper_protocol/test/energy/...`` / ``held_out/test/energy/...`` (snn_repro.train.checkpoint_metrics), which tables
+read, so that energy and accuracy come from the same weights.
 """
 from __future__ import annotations
 

@@ -86,6 +86,12 @@ class FramedEvents(torch.utils.data.Dataset):
                              f"got {self.crop_origin!r}")
         self.origin = str(options(cfg).get("window_origin", "first_event"))
         check_framing(self.T, self.mode, self.value, self.origin)
+        # slice_ms: only the events before this time on the recording's own clock (from t = 0) are framed, before
+        # the window origin is taken (the MAP-SNN code's SHD loader, snntorch spikedata.SHD: T ms from t = 0)
+        slice_ms = options(cfg).get("slice_ms", None)
+        self.slice_us = None if slice_ms is None else float(slice_ms) * 1000.0
+        if self.slice_us is not None and self.slice_us <= 0:
+            raise ValueError(f"dataset {cfg.name}: options.slice_ms must be positive, got {slice_ms}")
         self.shape = frame_shape(source.sensor, self.T, self.spatial_mode, self.size)
         expected = tuple(int(v) for v in cfg.input_shape)
         if self.shape[1:] != expected:
@@ -126,6 +132,8 @@ class FramedEvents(torch.utils.data.Dataset):
         return events
 
     def frames(self, events: np.ndarray, span: tuple[int, int] | None = None) -> np.ndarray:
+        if self.slice_us is not None:
+            events = events[events["t"] < self.slice_us]
         return frame_events(events, self.source.sensor, self.T, self.mode, self.value, self.spatial_mode, self.size,
                             self.origin, span, self.crop_origin)
 

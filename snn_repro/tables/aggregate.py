@@ -204,15 +204,35 @@ def extra_metrics(table: Table) -> dict[str, str]:
     return {m.rsplit("/", 1)[-1]: m for m in extra} if isinstance(extra, list) else dict(extra)
 
 
-def _extra_rows(table: Table, rows: list[RowResult]) -> list[tuple[str, str, str, object, list[float]]]:
-    """(name, metric, row, paper value, values as logged) per extra metric and row."""
+def _extra_rows(table: Table, rows: list[RowResult]) -> list[tuple[str, str, str, object, list[float], int]]:
+    """(name, metric, row, paper value, values, how many of them are the last epoch's) per extra metric and row.
+
+    A paper-protocol job measures them at its checkpoint, the weights whose accuracy the table reports
+    (``paper_protocol/<metric>``, snn_repro.train.checkpoint_metrics); a job that did not (made before, or a metric
+    measured only at the end of training) gives the last epoch's value, which the table marks."""
     out = []
     for name, metric in extra_metrics(table).items():
         for r in rows:
-            values = [v for j in r.jobs if j.state == COMPLETE
-                      for v in [metric_value(j.results, metric)] if v is not None]
-            out.append((name, metric, r.row, table.rows[r.row].paper_extra.get(name), values))
+            values, last = [], 0
+            for j in r.jobs:
+                if j.state != COMPLETE:
+                    continue
+                v = metric_value(j.results, f"paper_protocol/{metric}")
+                if v is None:
+                    v = metric_value(j.results, metric)
+                    last += v is not None
+                if v is not None:
+                    values.append(v)
+            out.append((name, metric, r.row, table.rows[r.row].paper_extra.get(name), values, last))
     return out
+
+
+def _extra_cell(values: list[float], last: int) -> str:
+    text = summary(values, '.4g', '.2g')
+    if not values or not last:
+        return text
+    return text + (" (last epoch's weights)" if last == len(values)
+                   else f" ({last} of {len(values)}: last epoch's weights)")
 
 
 def _protocol_table(table: Table, rows: list[RowResult], unit: str, seeds: list[int]) -> list[str]:
@@ -230,16 +250,24 @@ def _protocol_table(table: Table, rows: list[RowResult], unit: str, seeds: list[
              f"{VAL_FRACTION:.0%} of every class of the training split (fixed seed; see Conventions), choose the "
              "checkpoint with the best accuracy on it and evaluate test once at it. The number we would defend; "
              "\"not run\" until those jobs run.", ""]
-    head = ["row", "experiment", "paper", "paper protocol", "difference", *(["best seed"] if best else []),
+    # the paper's own spread, where it prints one (a row's paper_extra std / best: e.g. BPSA Table 2's mean, std
+    # and best of 5 runs): "paper" shows mean ± std, "paper best" beside the best seed
+    paper_best = best and any("best" in table.rows[r.row].paper_extra for r in rows if r.row in table.rows)
+    head = ["row", "experiment", "paper", "paper protocol", "difference",
+            *(["best seed"] if best else []), *(["paper best"] if paper_best else []),
             "last epoch", "held-out", "status"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         status = r.status + (f": {r.error}" if r.error else "")
-        cells = [_cell(r.row), r.experiment, _paper(r.paper), summary(r.by_protocol.get("paper_protocol", [])),
+        extra = table.rows[r.row].paper_extra if r.row in table.rows else {}
+        paper = _paper(r.paper) + (f" ± {extra['std']}" if r.paper is not None and "std" in extra else "")
+        cells = [_cell(r.row), r.experiment, paper, summary(r.by_protocol.get("paper_protocol", [])),
                  _fmt(r.difference, signed=True)]
         if best:
             paper_values = r.by_protocol.get("paper_protocol", [])
             cells.append(_fmt((min if unit == "error" else max)(paper_values)) if paper_values else DASH)
+        if paper_best:
+            cells.append(_paper(extra.get("best")))
         held = r.by_protocol.get("held_out", [])
         cells += [summary(r.by_protocol.get("last_epoch", [])),
                   summary(held) + ("" if r.held_out_status == "done" else f" ({_cell(r.held_out_status)})")
@@ -304,10 +332,13 @@ def render_markdown(table: Table, rows: list[RowResult], commit: str, command: s
     extras = _extra_rows(table, rows)
     if extras:
         lines += ["", "## Further columns", "",
-                  "Values as logged (not in %); paper = the value printed in the paper.", "",
+                  "Values as logged (not in %); paper = the value printed in the paper. Each is measured on the "
+                  "paper-protocol checkpoint, the same weights as the accuracy above (`paper_protocol/<metric>` in "
+                  "results.json); one marked \"last epoch's weights\" was measured on the final weights instead (runs "
+                  "made before the checkpoint's were recorded, or a metric counted only at the end).", "",
                   "| column | metric | row | paper | reproduced mean ± std (n) |", "|---|---|---|---|---|"]
-        lines += [f"| {name} | `{metric}` | {_cell(row)} | {_paper(paper)} | {summary(values, '.4g', '.2g')} |"
-                  for name, metric, row, paper, values in extras]
+        lines += [f"| {name} | `{metric}` | {_cell(row)} | {_paper(paper)} | {_extra_cell(values, last)} |"
+                  for name, metric, row, paper, values, last in extras]
     claims = table.extra.get("paper_claims") or []
     if claims:
         lines += ["", "## The paper's claims", "",
@@ -346,7 +377,7 @@ def render_csv(rows: list[RowResult], table: Table | None = None) -> str:
     for r in rows:
         cells = []
         for n in names:
-            (_, _, _, paper, values), = [e for e in extras if e[0] == n and e[2] == r.row]
+            (_, _, _, paper, values, _), = [e for e in extras if e[0] == n and e[2] == r.row]
             cells += ["" if paper is None else paper, f"{statistics.fmean(values):.6g}" if values else ""]
         if protocols:
             more = []

@@ -183,3 +183,37 @@ def test_rotation_samples_each_plane_as_grid_sample_does(degrees):
     assert torch.equal(rotate(x, degrees), want)
     counts = (x * 300).to(torch.int16)
     assert torch.equal(rotate(counts, degrees), rotate(counts.float(), degrees).to(torch.int16))
+
+
+def _bin_ratios(axes, time, draws=40, n=20_000, T=10):
+    """Per draw: the mean event count of the augmented frames' fully covered bins / a test bin's, on events spread
+    uniformly over a 128x128 sensor and 1 s."""
+    from snn_repro.augment.stcf import SpatioTemporalCropFlip
+    from snn_repro.data.events import make_events
+    from snn_repro.data.framing import frame_events
+
+    rng, g = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    aug = SpatioTemporalCropFlip(min_scale=0.75, flip_p=0.5, axes=axes, rescale=True, time=time)
+    out = []
+    for _ in range(draws):
+        ev = make_events(rng.integers(0, 128, n), rng.integers(0, 128, n), np.sort(rng.integers(0, 1_000_000, n)),
+                         rng.integers(0, 2, n))
+        test = frame_events(ev, (128, 128, 2), T, "time_bins", T).sum(axis=(1, 2, 3))
+        span = (0, int(ev["t"].max()) - int(ev["t"].min())) if time == "keep_bin_duration" else None
+        got = frame_events(aug(ev, g), (128, 128, 2), T, "time_bins", T, span=span).sum(axis=(1, 2, 3))
+        filled = np.flatnonzero(got)
+        inner = filled[1:-1] if time == "keep_bin_duration" else filled  # the crop's edge bins are partly covered
+        out.append(got[inner].mean() / test.mean())
+    return np.array(out)
+
+
+def test_stcf_bins_hold_the_spatial_crops_share_of_a_test_bins_events():
+    """keep_bin_duration keeps the time axis from changing a bin's count, but the x / y crop drops events: a bin
+    holds s_x * s_y of a test bin's (E = 0.875^2 = 0.77 at min_scale 0.75, range 0.56-1), as stcf.py now says.
+    Without a spatial crop the counts match; the literal stretch reading gives s_x * s_y * s_t (E = 0.67)."""
+    kept = _bin_ratios(("x", "y", "t"), "keep_bin_duration")
+    assert 0.72 < kept.mean() < 0.82 and kept.min() > 0.5 and kept.max() < 1.05
+    time_only = _bin_ratios(("t",), "keep_bin_duration", draws=10)
+    assert np.all(np.abs(time_only - 1.0) < 0.06)
+    stretched = _bin_ratios(("x", "y", "t"), "stretch")
+    assert 0.61 < stretched.mean() < 0.73

@@ -136,3 +136,21 @@ def test_mnistdvs_aedat2(tmp_path, rng):
     assert (len(train), len(test)) == (30, 10)
     for ds in (train, test):
         _check_events(ds, [truth[i] for i in ds.indices], (128, 128, 2))
+
+
+def test_shd_reference_loader_frames_only_the_first_T_ms_from_its_first_event(tmp_path, rng):
+    """MAP-SNN's data.py calls snntorch's spikedata.SHD(num_steps=50, dt=16000 us): it slices [0, 50 * 1000 us)
+    of the recording's clock, shifts the slice to its first event and bins it by 16 ms into 50 frames, so only
+    frames 0-3 can hold events (dataset shd_ref: options.slice_ms = T, window_origin first_event)."""
+    truth = fx.write_shd(str(tmp_path), rng, {"train": 3, "test": 2}, n_spikes=400)
+    cfg = dataset_cfg("shd", tmp_path, num_classes=20, input_shape=[700], T=50, framing=("window_ms", 16),
+                      options={"window_origin": "first_event", "slice_ms": 50})
+    ds = get_loader("shd")(cfg, "test")
+    for k in range(len(ds)):
+        ev = truth["test"][int(ds.indices[k])][0]
+        kept = ev[ev["t"] < 50_000]
+        want = np.zeros((50, 700), np.float32)
+        np.add.at(want, ((kept["t"] - kept["t"].min()) // 16_000, kept["x"]), 1)
+        x, _ = ds[k]
+        assert torch.equal(x.float(), torch.from_numpy(want))
+        assert 0 < float(x.sum()) == len(kept) < len(ev) and float(x[4:].sum()) == 0.0

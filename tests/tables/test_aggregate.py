@@ -4,7 +4,7 @@ import os
 import subprocess
 
 from snn_repro.tables.aggregate import aggregate
-from snn_repro.tables.catalog import Row, Table
+from snn_repro.tables.catalog import Row, Table, load_table
 from snn_repro.tables.leaderboard import render_leaderboard
 from snn_repro.tables.listing import table_status
 
@@ -203,7 +203,8 @@ def test_extra_metrics_get_their_own_columns(tmp_path):
     table = Table(**{**TABLE.__dict__, "extra": {"extra_metrics": {"rate": "test/energy/firing_rate"}}})
     md = aggregate(table, tmp_path, commit="x")
     text = md.read_text()
-    assert "| rate | `test/energy/firing_rate` | LIF | — | 0.2 ± 0.14 (n=2) |" in text
+    # runs that recorded only the last epoch's value (before the checkpoint's was recorded): said so
+    assert "| rate | `test/energy/firing_rate` | LIF | — | 0.2 ± 0.14 (n=2) (last epoch's weights) |" in text
     assert "| rate | `test/energy/firing_rate` | IF | — | — |" in text
     lines = md.with_suffix(".csv").read_text().splitlines()
     assert lines[0].endswith(",held_out_n,held_out_status,paper_protocol_best_seed,rate_paper,rate_mean")
@@ -212,6 +213,28 @@ def test_extra_metrics_get_their_own_columns(tmp_path):
                                "difference,status,error,last_epoch_mean")
     as_list = Table(**{**TABLE.__dict__, "extra": {"extra_metrics": ["test/energy/firing_rate"]}})
     assert "| firing_rate | `test/energy/firing_rate` | LIF |" in aggregate(as_list, tmp_path, commit="x").read_text()
+
+
+def test_extra_metrics_come_from_the_checkpoint_whose_accuracy_is_shown(tmp_path):
+    """BPSA Table 6: firing rate and energy of the paper-protocol checkpoint (paper_protocol/test/energy/...), the
+    weights of the accuracy column; a run that has only the last epoch's value is marked per run."""
+    _fixture(tmp_path)
+    for seed, (best, last) in ((0, (0.1, 0.5)), (1, (0.3, 0.7))):
+        p = tmp_path / "demo" / "runs" / "demo" / "lif" / f"seed{seed}" / "results.json"
+        data = json.loads(p.read_text())
+        data["metrics"]["test/energy/firing_rate"] = last
+        data["metrics"]["paper_protocol/test/energy/firing_rate"] = best
+        p.write_text(json.dumps(data))
+    table = Table(**{**TABLE.__dict__, "extra": {"extra_metrics": {"rate": "test/energy/firing_rate"}}})
+    md = aggregate(table, tmp_path, commit="x")
+    assert "| rate | `test/energy/firing_rate` | LIF | — | 0.2 ± 0.14 (n=2) |" in md.read_text()
+    assert md.with_suffix(".csv").read_text().splitlines()[1].endswith(",,0.2")
+    p = tmp_path / "demo" / "runs" / "demo" / "lif" / "seed1" / "results.json"
+    data = json.loads(p.read_text())
+    del data["metrics"]["paper_protocol/test/energy/firing_rate"]
+    p.write_text(json.dumps(data))
+    text = aggregate(table, tmp_path, commit="x").read_text()
+    assert "| rate | `test/energy/firing_rate` | LIF | — | 0.4 ± 0.42 (n=2) (1 of 2: last epoch's weights) |" in text
 
 
 def test_best_of_seeds_column_and_results_without_protocols(tmp_path):
@@ -226,6 +249,22 @@ def test_best_of_seeds_column_and_results_without_protocols(tmp_path):
     assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 80.00 ± 7.07 (n=2) | partial" not in text
     assert "| LIF | demo/lif | 90.0 | 80.00 (n=1) | -10.00 | 78.00 (n=1) | 80.00 ± 7.07 (n=2) | done |" in text
 
+
+
+def test_paper_std_and_best_of_runs_are_shown_beside_ours(tmp_path):
+    """BPSA Table 2 prints mean, std and best of 5 runs: the row's paper_extra std and best are stored and shown."""
+    _fixture(tmp_path)
+    rows = {**TABLE.rows, "LIF": Row("LIF", "demo/lif", job="demo/lif", paper=90.0,
+                                     paper_extra={"std": 0.06, "best": 99.67})}
+    table = Table(**{**TABLE.__dict__, "rows": rows, "extra": {"best_of_seeds": True}})
+    text = aggregate(table, tmp_path, commit="x").read_text()
+    assert "| paper protocol | difference | best seed | paper best | last epoch |" in text
+    assert "| LIF | demo/lif | 90.0 ± 0.06 | 85.00 ± 7.07 (n=2) | -5.00 | 90.00 | 99.67 | 83.00 ± 7.07 (n=2) |" in text
+    t2 = load_table("bpsa_t2")
+    assert t2.rows["bpsa_bpta"].paper == 99.58 and t2.rows["bpsa_bpta"].paper_extra == {"std": 0.06, "best": 99.67}
+    assert t2.extra["best_of_seeds"] and t2.seeds == [0, 1, 2, 3, 4]
+    text = aggregate(t2, tmp_path, commit="x").read_text()  # not run here: the paper's numbers are still shown
+    assert "| bpsa_bpta | bpsa/mnist | 99.58 ± 0.06 |" in text and "| 99.67 |" in text
 
 
 def test_paper_claims_are_listed_and_computed_from_the_rows_means(tmp_path):

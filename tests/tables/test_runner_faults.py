@@ -9,9 +9,9 @@ import time
 
 from snn_repro.results import ROOT
 from snn_repro.tables.catalog import job_dir, load_table, runs_dir, table_path
-from snn_repro.tables.variants import as_variant
 from snn_repro.tables.jobs import COMPLETE, FAILED, job_state
 from snn_repro.tables.runner import TableBusy, call_forwarding, run_table, table_lock
+from snn_repro.tables.variants import as_variant
 
 from .test_sweep_runs import _run_table
 
@@ -117,7 +117,7 @@ def test_a_killed_runner_takes_its_sweep_with_it_and_the_lock_lasts_until_the_sw
         runner.kill()  # SIGKILL: no handler of the runner runs
         runner.wait(timeout=60)
         # the job is held mid-training: its sweep still holds the paper's lock, so a second run cannot start
-        table = load_table("demo_t1")
+        table = as_variant(load_table("demo_t1"), hold)  # the hold callback makes it a variant: its own jobs, lock
         try:
             with table_lock(table, tmp_path):
                 raise AssertionError("the lock died with the runner while its sweep was still running")

@@ -3,6 +3,7 @@ never on the leaderboard); a checkout without run directories reads the committe
 import json
 import shutil
 
+from snn_repro.overrides import quoted
 from snn_repro.tables.aggregate import aggregate, row_results
 from snn_repro.tables.catalog import load_table, runs_dir, table_path
 from snn_repro.tables.listing import table_status
@@ -33,7 +34,7 @@ def test_a_variant_run_leaves_the_canonical_table_and_the_leaderboard(tmp_path, 
     assert run_table("demo_t1", seeds=[0], base=tmp_path, extra=["trainer.max_epochs=1"], dry_run=True) == 0
     out = capsys.readouterr().out
     assert "variant: demo_t1 with trainer.max_epochs=1" in out
-    assert f"hydra.sweep.dir={tmp_path}/demo/runs/variants/trainer.max_epochs-1" in out
+    assert f"hydra.sweep.dir={quoted(tmp_path / 'demo' / 'runs' / 'variants' / 'trainer.max_epochs-1')}" in out
     variant = as_variant(load_table("demo_t1"), ["trainer.max_epochs=1"])
     aggregate(variant, tmp_path, commit="x")
     assert canonical.read_text() == "committed"
