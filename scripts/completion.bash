@@ -1,6 +1,7 @@
 # Tab completion for `python -m snn_repro ...`: config groups, their options and keys, from Hydra's own completion.
 # Enable in this shell (or add the line to ~/.bashrc):   source scripts/completion.bash
-# Hydra's installer (`-sc install=bash`) only knows `python app.py` and executables, not `python -m`.
+# Hydra's installer (`-sc install=bash`) only knows `python app.py` and executables, not `python -m`; the query goes to
+# hydra_plugins/snn_repro_plugins/nested_completion.py, which also offers `+experiment=<paper>/<row>`.
 _snn_repro_complete() {
     local words=($COMP_LINE)
     if [[ "${words[1]}" != "-m" || "${words[2]}" != "snn_repro" ]]; then
@@ -8,7 +9,7 @@ _snn_repro_complete() {
     fi
     local rest=${COMP_LINE#*snn_repro}
     local choices
-    choices=$(COMP_LINE="snn_repro${rest}" "${words[0]}" -m snn_repro -sc query=bash 2>/dev/null)
+    choices=$(COMP_LINE="snn_repro${rest}" "${words[0]}" -m snn_repro -sc query=snn_repro_bash 2>/dev/null)
     local word=""
     [[ "${COMP_LINE: -1}" != " " ]] && word=${words[${#words[@]}-1]}
     COMPREPLY=($(compgen -o nospace -o default -W "$choices" -- "$word"))

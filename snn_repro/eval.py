@@ -2,9 +2,12 @@
 
 The model is rebuilt from the config stored with the checkpoint (``snn_repro_config``; for older checkpoints the
 ``results.json`` or ``.hydra/config.yaml`` of its run directory), its weights loaded, and the chosen split of the
-stored dataset (or of another one: ``dataset=nmnist``, ``dataset.T=16``) evaluated. One line is printed and a record
-(accuracy, loss, spikes, NeuroBench metrics, checkpoint, overrides, command, commit) is written to
-``<run dir>/eval/<checkpoint>-<dataset>-<split>.json``.
+stored dataset (or of another one: ``dataset=nmnist``, ``dataset.T=16``) evaluated. An override means what it means
+in training: the keys that follow the one it changes follow it here too (``encoder.T: ${dataset.T}``); a key that
+does not exist (``+key=value`` adds one), a value the config check refuses, or data of another shape than the
+network's input is one line and exit status 1. One line is printed and a record (accuracy, loss, spikes, NeuroBench
+metrics, checkpoint, overrides, command, commit) is written to ``<run dir>/eval/<checkpoint>-<dataset>-<split>.json``,
+or with overrides ``...-<split>-<overrides>.json`` (sorted, comma-separated): each variant keeps its own.
 
     python -m snn_repro.eval logs/train/runs/2026-01-01_12-00-00                 # last.ckpt, test split
     python -m snn_repro.eval logs/.../checkpoints/epoch_007.ckpt --split val
@@ -15,7 +18,10 @@ In Python: ``snn_repro.load(run_dir)`` or ``SNNModule.load_from_checkpoint(path)
 from __future__ import annotations
 
 import argparse
+import difflib
+import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -73,9 +79,75 @@ def stored_config(ckpt: Path, checkpoint: dict) -> DictConfig:
     raise EvalError(f"{ckpt}: no config stored in the checkpoint, and neither {results} nor {hydra_cfg} exists")
 
 
-def apply_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+def source_config(ckpt: Path, checkpoint: dict) -> dict | None:
+    """The same config before its interpolations were resolved (which keys follow which: ``encoder.T:
+    ${dataset.T}``): stored in the checkpoint, else Hydra's ``.hydra/config.yaml`` of its run; None if neither."""
+    if checkpoint.get("snn_repro_config_source"):
+        return checkpoint["snn_repro_config_source"]
+    hydra_cfg = run_dir_of(ckpt) / ".hydra" / "config.yaml"
+    if hydra_cfg.is_file():
+        return yaml.safe_load(hydra_cfg.read_text())
+    return None
+
+
+_REFERENCE = re.compile(r"\$\{([\w.]+)\}")  # ${dataset.T}, also inside a resolver's arguments
+
+
+def _interpolations(node, path: str = "") -> dict[str, str]:
+    """key -> expression of every value of a config (as a plain container) that refers to other keys."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    out = {}
+    for k, v in items:
+        key = f"{path}.{k}" if path else str(k)
+        if isinstance(v, str) and _REFERENCE.search(v):
+            out[key] = v
+        else:
+            out.update(_interpolations(v, key))
+    return out
+
+
+def _overlaps(a: str, b: str) -> bool:
+    """One key is the other or contains it (``dataset`` and ``dataset.T``)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def _follow(cfg: DictConfig, source: dict | None, changed: list[str]) -> None:
+    """Put back, as in the training run's composition, the interpolations of the keys that follow a changed key
+    (``encoder.T: ${dataset.T}`` after ``dataset.T=16``), and of those that follow them; a key set by an override
+    itself, or inside a group option brought in whole, keeps what it was given."""
+    links = _interpolations(source or {})
+    given, changed = set(changed), set(changed)
+    grew = True
+    while grew:
+        grew = False
+        for key, expr in links.items():
+            if key in changed or any(_overlaps(key, g) for g in given):
+                continue
+            if any(_overlaps(ref, c) for ref in _REFERENCE.findall(expr) for c in changed) \
+                    and OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT:
+                OmegaConf.update(cfg, key, expr)
+                changed.add(key)
+                grew = True
+
+
+_ABSENT = object()
+
+
+def _no_such_key(cfg: DictConfig, key: str, override: str) -> EvalError:
+    """``dataset.nosuchkey=1``: as Hydra says it, with the close matches among the keys beside it."""
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent, default=None) if parent else cfg
+    close = difflib.get_close_matches(leaf, [str(k) for k in node.keys()], n=3, cutoff=0.6) \
+        if isinstance(node, DictConfig) else []
+    hint = f" (did you mean {', '.join(f'{parent}.{c}' if parent else c for c in close)}?)" if close else ""
+    return EvalError(f"override {override}: {key}: no such key in the run's config{hint}; to add a new key use "
+                     f"+{override}")
+
+
+def apply_overrides(cfg: DictConfig, overrides: list[str], source: dict | None = None) -> DictConfig:
     """``group=option`` replaces that group's node with the option from conf/ (e.g. ``dataset=nmnist``);
-    ``a.b=value`` (or ``+a.b=value``) sets one key, the value parsed as YAML."""
+    ``a.b=value`` sets a key of the run's config (``+a.b=value`` adds one), the value parsed as YAML. The keys that
+    follow a changed one in ``source`` (the config before resolution) follow it here too."""
     groups, keys = [], []
     for o in overrides:
         if "=" not in o:
@@ -87,7 +159,7 @@ def apply_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         if "." not in key and not key.startswith("+") and (CONF / key).is_dir():
             groups.append((key, value))
         else:
-            keys.append((key.lstrip("+"), value))
+            keys.append((key, value, o))
     cfg = cfg.copy()
     if groups:
         from hydra import compose, initialize_config_dir
@@ -105,9 +177,31 @@ def apply_overrides(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         with open_dict(cfg):
             for g, _ in groups:
                 cfg[g] = fresh[g]
-    for key, value in keys:
-        OmegaConf.update(cfg, key, yaml.safe_load(value) if value else None, force_add=True)
+    for key, value, override in keys:
+        add = key.startswith("+")
+        key = key.lstrip("+")
+        if not add and OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT:
+            raise _no_such_key(cfg, key, override)
+        try:
+            parsed = yaml.safe_load(value) if value else None
+        except yaml.YAMLError as e:
+            raise EvalError(f"override {override}: the value is not valid YAML "
+                            f"({str(e).splitlines()[0]})") from None
+        OmegaConf.update(cfg, key, parsed, force_add=True)
+    _follow(cfg, source, [g for g, _ in groups] + [k.lstrip("+") for k, _, _ in keys])
     return cfg
+
+
+def record_name(ckpt: Path, dataset: str, split: str, overrides: list[str]) -> str:
+    """``<checkpoint>-<dataset>-<split>.json``, with the overrides (sorted, as Hydra names a job's directory) when
+    there are any, so that each variant keeps its own record."""
+    name = f"{ckpt.stem}-{dataset}-{split}"
+    if overrides:
+        tag = re.sub(r"[^\w.=,+-]", "_", ",".join(sorted(overrides)))
+        if len(tag) > 100:  # a file name has its limits: the start, and a hash of the whole for uniqueness
+            tag = f"{tag[:80]}-{hashlib.sha1(tag.encode()).hexdigest()[:10]}"
+        name += f"-{tag}"
+    return name + ".json"
 
 
 def _resolved(cfg: DictConfig, output_dir: Path) -> DictConfig:
@@ -123,15 +217,33 @@ def _resolved(cfg: DictConfig, output_dir: Path) -> DictConfig:
         raise EvalError(f"config does not resolve: {str(e).splitlines()[0]}") from None
 
 
+def check_input_shape(loader, cfg: DictConfig) -> None:
+    """The samples of ``loader`` have the per-step shape the network was built for (``dataset.input_shape``):
+    another one is a line naming both, not a matrix-multiplication traceback from inside the network."""
+    want = [int(v) for v in cfg.dataset.input_shape]
+    x = next(iter(loader), (None,))[0]
+    if x is None:
+        return
+    have = list(x.shape[1:])[-len(want):]  # a batch of [C, H, W] images or [T, C, H, W] frames
+    if have != want:
+        raise EvalError(f"dataset {cfg.dataset.name}: its samples are {have} per step, the checkpoint's network "
+                        f"takes {want} (dataset.input_shape)")
+
+
 def load_module(path: str | Path, overrides: list[str] = (), which: str = "last", map_location=None,
                 strict: bool = True):
     """The trained SNNModule of a run directory or checkpoint, in eval mode (weights on ``map_location``)."""
     from snn_repro.callbacks.resume import check_fits, read_checkpoint
     from snn_repro.train import build_module
 
+    from snn_repro.schema import validate
+
     ckpt = find_checkpoint(path, which)
     checkpoint = read_checkpoint(ckpt)
-    cfg = _resolved(apply_overrides(stored_config(ckpt, checkpoint), list(overrides)), run_dir_of(ckpt))
+    cfg = apply_overrides(stored_config(ckpt, checkpoint), list(overrides), source_config(ckpt, checkpoint))
+    cfg = _resolved(cfg, run_dir_of(ckpt))
+    if overrides:  # what an override gives is checked as a training run's config is: a wrong type, value or key
+        validate(cfg)
     module = build_module(cfg)
     if strict:  # an override of the network (arch=...): one line naming the first weight that differs
         check_fits(ckpt, checkpoint, module)
@@ -173,13 +285,15 @@ def evaluate(path: str | Path, overrides: list[str] = (), which: str = "last", s
         callbacks.append(instantiate(energy[0]))
     trainer = L.Trainer(accelerator=cfg.trainer.get("accelerator", "auto"), devices=1,
                         precision=cfg.trainer.get("precision", "32-true"), logger=False, callbacks=callbacks,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, enable_model_summary=False,
+                        enable_progress_bar=sys.stderr.isatty(),  # a bar on a terminal; a log keeps one line
                         limit_test_batches=cfg.trainer.get("limit_test_batches", 1.0),
                         default_root_dir=str(run_dir_of(ckpt)))
     try:
         loader = datamodule.split_dataloader(split)
     except ValueError as e:
         raise EvalError(f"--split {split}: {e}") from None
+    check_input_shape(loader, cfg)
     module.test_data_split = split  # its evaluation draws are those of that split in training
     logged = trainer.test(module, dataloaders=loader, verbose=False)[0]
     metrics = {k.replace("test/", f"{split}/", 1): float(v) for k, v in logged.items()}
@@ -200,7 +314,8 @@ def evaluate(path: str | Path, overrides: list[str] = (), which: str = "last", s
         "versions": results.package_versions(),
         "config": OmegaConf.to_container(cfg),
     }
-    target = Path(out) if out else run_dir_of(ckpt) / "eval" / f"{ckpt.stem}-{cfg.dataset.name}-{split}.json"
+    target = Path(out) if out else run_dir_of(ckpt) / "eval" / record_name(ckpt, cfg.dataset.name, split,
+                                                                           list(overrides))
     results.write_json_atomic(target, record)
     record["path"] = str(target)
     acc = metrics.get(f"{split}/acc", float("nan"))

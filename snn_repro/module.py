@@ -100,6 +100,8 @@ class SNNModule(L.LightningModule):
             split + "_": MulticlassAccuracy(num_classes, average="micro") for split in EVAL_SPLITS
         })  # "train" etc. clash with nn.Module attributes inside a ModuleDict
         self.config: dict | None = None  # the resolved run config (set by build_module), saved in checkpoints
+        # the same before resolution: which keys follow which (encoder.T: ${dataset.T}), for eval's overrides
+        self.config_source: dict | None = None
         self.test_data_split = "test"  # what the test loop reads (snn_repro.eval can point it at val)
         self.nonfinite = NonFiniteWatch()
 
@@ -127,6 +129,8 @@ class SNNModule(L.LightningModule):
         check_finite_weights(self, self.current_epoch, self.global_step)
         if self.config is not None:  # what load_from_checkpoint rebuilds the module from
             checkpoint["snn_repro_config"] = self.config
+        if self.config_source is not None:
+            checkpoint["snn_repro_config_source"] = self.config_source
 
     @classmethod
     def load_from_checkpoint(cls, checkpoint_path, map_location=None, strict: bool = True, **overrides):

@@ -2,7 +2,8 @@
 
 A run is resumable: with ``ckpt_path=last`` it carries on from ``<output_dir>/checkpoints/last.ckpt`` (model,
 optimizer, scheduler, loop progress, callback state, RNG and data position: see ``snn_repro.callbacks.resume``);
-a checkpoint made under a different config is moved aside rather than resumed.
+a checkpoint made under a different config is refused unless ``ckpt_force=true``, and with ``ckpt_path=auto`` (a
+table sweep's jobs) moved aside rather than resumed.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from snn_repro.datamodule import SNNDataModule
 from snn_repro.distributed import launch_rank, per_rank_batch
 from snn_repro.module import SNNModule
 from snn_repro.network import build_network
+from snn_repro.plots import RunPlots
 from snn_repro.confighash import config_hash
 from snn_repro.schema import ConfigError, validate
 from snn_repro.summary import print_start
@@ -49,6 +51,7 @@ def build_module(cfg: DictConfig) -> SNNModule:
         module.config = OmegaConf.to_container(cfg, resolve=True)
     except InterpolationResolutionError:  # composed outside a Hydra run (${hydra:...} unset): keep it as written
         module.config = OmegaConf.to_container(cfg)
+    module.config_source = OmegaConf.to_container(cfg, resolve=False)
     return module
 
 
@@ -107,14 +110,15 @@ def protocol_metrics(history: list[dict], final_test: dict[str, float] | None, h
 
 
 def resolve_ckpt(cfg: DictConfig, expected_hash: str | None = None) -> str | None:
-    """The checkpoint to resume from: ``ckpt_path`` as given, or for "last" this run directory's last.ckpt if it
-    exists and was made under the same config. A missing or unreadable checkpoint stops the run, naming the file;
-    so does an explicit one made under another config, unless ``ckpt_force=true``."""
-    if cfg.ckpt_path != "last":
+    """The checkpoint to resume from: ``ckpt_path`` as given, or this run directory's last.ckpt for "last" and
+    "auto" (none there: start afresh). A missing or unreadable checkpoint stops the run, naming the file; so does one
+    made under another config, unless ``ckpt_force=true`` resumes it anyway. Only "auto" (what a table sweep passes:
+    a job whose config changed starts over) moves such a last.ckpt aside and starts afresh instead."""
+    force = bool(cfg.get("ckpt_force", False))
+    if cfg.ckpt_path not in ("last", "auto"):
         if cfg.ckpt_path is not None:
             saved = (read_checkpoint(cfg.ckpt_path).get("snn_repro") or {}).get("config_hash")
-            if expected_hash is not None and saved is not None and saved != expected_hash \
-                    and not cfg.get("ckpt_force", False):
+            if expected_hash is not None and saved is not None and saved != expected_hash and not force:
                 raise CheckpointMismatch(f"checkpoint {cfg.ckpt_path} was made under another config ({saved}, now "
                                          f"{expected_hash}); resume it anyway with ckpt_force=true")
         return cfg.ckpt_path
@@ -128,19 +132,23 @@ def resolve_ckpt(cfg: DictConfig, expected_hash: str | None = None) -> str | Non
     if ckpt is None:
         return None
     saved = (ckpt.get("snn_repro") or {}).get("config_hash")
-    if expected_hash is not None and saved is not None and saved != expected_hash:
-        if launch_rank() != 0:  # under DDP only rank 0 moves it aside; every rank starts afresh
-            return None
-        stale = last.parent.with_name(f"checkpoints.stale-{saved}")
-        n = 1
-        while stale.exists():
-            n += 1
-            stale = last.parent.with_name(f"checkpoints.stale-{saved}.{n}")
-        last.parent.rename(stale)
-        print(f"note: {last} was made under another config ({saved}, now {expected_hash}): moved to {stale}, "
-              f"starting afresh")
+    if expected_hash is None or saved is None or saved == expected_hash or force:
+        return str(last)
+    if cfg.ckpt_path == "last":  # the user asked to resume this run: refused, nothing moved
+        raise CheckpointMismatch(f"checkpoint {last} was made under another config ({saved}, now {expected_hash}); "
+                                 f"resume it anyway with ckpt_force=true, or start afresh with ckpt_path=auto (its "
+                                 f"checkpoints are moved aside) or in another hydra.run.dir")
+    if launch_rank() != 0:  # under DDP only rank 0 moves it aside; every rank starts afresh
         return None
-    return str(last)
+    stale = last.parent.with_name(f"checkpoints.stale-{saved}")
+    n = 1
+    while stale.exists():
+        n += 1
+        stale = last.parent.with_name(f"checkpoints.stale-{saved}.{n}")
+    last.parent.rename(stale)
+    print(f"note: {last} was made under another config ({saved}, now {expected_hash}): moved to {stale}, "
+          f"starting afresh")
+    return None
 
 
 def _table_job(cfg: DictConfig) -> dict | None:
@@ -208,7 +216,7 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         ckpt = Path(str(e))
         note = f"note: {ckpt} ends the training but lacks what its fit reported (made by older code), so the record " \
                f"(results.json) cannot be rebuilt from it: re-running from scratch"
-        if cfg.ckpt_path == "last" and launch_rank() == 0:  # this run's own checkpoints: kept aside, not overwritten
+        if cfg.ckpt_path in ("last", "auto") and launch_rank() == 0:  # this run's own: kept aside, not overwritten
             aside = ckpt.parent.with_name("checkpoints.unrecorded")
             n = 1
             while aside.exists():
@@ -295,6 +303,8 @@ def _train(cfg: DictConfig, start: float | None = None) -> float:
             final_test = _test(trainer, module, datamodule)  # last epoch (spike and energy summaries: these weights)
             metrics.update(final_test)
         metrics.update(protocol_metrics(history.history, final_test, held_out_test, held_out_epoch))
+        for plots in (c for c in callbacks if isinstance(c, RunPlots)):  # after the last test: each image once
+            plots.upload(loggers)
         write_summary(loggers, metrics, {k: v for k, v in metrics.items()
                                          if k.startswith(("best/", "paper_protocol/", "held_out/"))})
     finally:

@@ -69,6 +69,59 @@ def test_eval_bad_input_is_one_line(run_dir, tmp_path):
     assert not (run_dir / "eval" / "last-no_such_set-test.json").exists()
 
 
+def test_eval_dataset_T_means_what_it_means_in_training_and_each_variant_keeps_its_record(run_dir):
+    base = run_dir / "eval" / "last-digits-test.json"
+    assert run_eval(str(run_dir)).returncode == 0
+    before = base.read_bytes()
+    records = {}
+    for override in ("dataset.T=16", "encoder.T=16"):
+        r = run_eval(str(run_dir), override)
+        assert r.returncode == 0, r.stderr
+        path = run_dir / "eval" / f"last-digits-test-{override}.json"
+        assert str(path) in r.stdout
+        records[override] = json.loads(path.read_text())
+    # the encoder's T follows dataset.T, as in a training run's composition (encoder.T: ${dataset.T})
+    assert records["dataset.T=16"]["config"]["encoder"]["T"] == 16
+    assert records["dataset.T=16"]["config"]["dataset"]["T"] == 16
+    assert records["encoder.T=16"]["config"]["dataset"]["T"] == 8  # the encoder alone: dataset.T stays
+    assert records["dataset.T=16"]["overrides"] == ["dataset.T=16"]
+    assert base.read_bytes() == before  # the plain evaluation's record is left as it was
+
+
+def test_follow_puts_back_the_links_of_the_changed_keys():
+    from omegaconf import OmegaConf
+
+    from snn_repro.eval import apply_overrides
+
+    source = {"dataset": {"T": 8, "framing": {"value": "${dataset.T}"}}, "encoder": {"T": "${dataset.T}"},
+              "steps": "${snn_steps:16,${dataset.framing.value}}", "other": "${encoder.scale}"}
+    stored = OmegaConf.create({"dataset": {"T": 8, "framing": {"value": 8}}, "encoder": {"T": 8, "scale": 1},
+                               "steps": 2, "other": 1})
+    cfg = OmegaConf.to_container(apply_overrides(stored, ["dataset.T=4"], source), resolve=True)
+    assert cfg["dataset"]["framing"]["value"] == 4 and cfg["encoder"]["T"] == 4 and cfg["steps"] == 4
+    cfg = OmegaConf.to_container(apply_overrides(stored, ["dataset.T=4", "encoder.T=2"], source), resolve=True)
+    assert cfg["encoder"]["T"] == 2 and cfg["other"] == 1  # a key given stays as given; unrelated ones untouched
+
+
+def test_eval_overrides_are_applied_or_refused_with_one_line(run_dir):
+    cases = {"dataset.nosuchkey=1": "dataset.nosuchkey: no such key",
+             "dataset.batch_sze=3": "did you mean dataset.batch_size?",
+             "+dataset.nosuchkey=1": "dataset.nosuchkey",
+             "dataset.T=abc": "dataset.T",
+             # another input shape than the weights were trained on: the data's and the network's shapes
+             "dataset.input_shape=[2,4,8]": "dataset.input_shape"}
+    for override, says in cases.items():
+        r = run_eval(str(run_dir), override)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == 1 and len(lines) == 1 and lines[0].startswith("error:"), (override, r.stderr)
+        assert says in lines[0], (override, lines[0])
+    r = run_eval(str(run_dir), "dataset=ndigits", "encoder=frames", "dataset.input_shape=[1,8,8]")
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert "[2, 16, 16]" in lines[0] and "[1, 8, 8]" in lines[0], lines[0]
+    assert not list((run_dir / "eval").glob("*nosuchkey*")) and not list((run_dir / "eval").glob("*ndigits*"))
+
+
 def test_eval_with_another_network_is_one_line_naming_the_mismatch(run_dir):
     r = run_eval(str(run_dir), "arch=convnet")
     lines = r.stderr.strip().splitlines()

@@ -75,11 +75,11 @@ def _main(argv: list[str] | None = None) -> int:
         return run_table(_name(args.name), seeds, rows, args.smoke, args.force, extra, dry_run=args.dry_run,
                          keep_stale=args.keep_stale, protocols=parse_protocols(args.protocol))
     if args.cmd == "aggregate" and Path(args.name).is_dir():
-        from snn_repro.tables.multirun import aggregate_multirun
+        from snn_repro.tables.multirun import UnknownMetric, aggregate_multirun
 
         try:
             aggregate_multirun(args.name, args.metric, tuple(args.over.split(",")))
-        except FileNotFoundError as e:
+        except (FileNotFoundError, UnknownMetric) as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
         return 0

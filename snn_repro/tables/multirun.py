@@ -8,6 +8,7 @@ mean ± sample std (n) of the metric per combination, with the seeds and how man
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import statistics
@@ -25,8 +26,14 @@ def _overrides(job_dir: Path, over: set[str]) -> tuple[str, ...]:
     return tuple(sorted(o for o in items or [] if o.split("=", 1)[0].lstrip("+~") not in over))
 
 
+class UnknownMetric(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def collect(root: Path, metric: str, over: set[str]) -> dict[tuple[str, ...], dict]:
     groups: dict[tuple[str, ...], dict] = defaultdict(lambda: {"values": [], "seeds": [], "failed": 0, "missing": 0})
+    known: set[str] = set()  # the metrics the jobs have: for the line naming a metric none of them has
     for job in sorted({p.parent for p in [*root.rglob("results.json"), *root.rglob("failed.json")]}):
         g = groups[_overrides(job, over)]
         results = job / "results.json"
@@ -34,12 +41,18 @@ def collect(root: Path, metric: str, over: set[str]) -> dict[tuple[str, ...], di
             g["failed"] += 1
             continue
         data = json.loads(results.read_text())
+        known.update(data.get("metrics") or {})
         value = (data.get("metrics") or {}).get(metric)
         if value is None:
             g["missing"] += 1
             continue
         g["values"].append(float(value))
         g["seeds"].append(data.get("seed"))
+    if known and not any(g["values"] for g in groups.values()):  # a misspelt --metric, not a table of dashes
+        close = difflib.get_close_matches(metric, sorted(known), n=3, cutoff=0.5)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise UnknownMetric(f"--metric {metric}: no job below {root} has it{hint}; their metrics include "
+                            f"{', '.join(sorted(known)[:12])}{' ...' if len(known) > 12 else ''}")
     return dict(groups)
 
 

@@ -3,9 +3,9 @@
 Every job writes into its own stable directory, ``runs/<paper>/<experiment>/[held_out/]seed<seed>`` (catalog.job_subdir:
 shared by the paper's tables, so an experiment that several use runs once; a variant's jobs under
 ``variants/<name>/``), one kind of job per protocol (snn_repro/tables/protocols.py), and is started with
-``ckpt_path=last``: running
-the same table again resumes interrupted jobs from their last checkpoint, re-runs failed ones, and skips complete
-ones whose results.json carries the config hash the job would have now. A complete job made under other code (its
+``ckpt_path=auto``: running
+the same table again resumes interrupted jobs from their last checkpoint (one made under the job's former config is
+moved aside and the job starts over), re-runs failed ones, and skips complete ones whose results.json carries the config hash the job would have now. A complete job made under other code (its
 ``code_version``, a hash of the package and conf) is stale: the run lists the stale jobs and stops, unless
 ``force`` re-runs them (with every other job) or ``keep_stale`` keeps them.
 
@@ -171,7 +171,7 @@ def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = 
                 f"+experiment={experiment}", *Row("", "", dict(fixed)).override_args(), *swept,
                 *protocol_overrides(plan.protocol), f"seed={','.join(map(str, seeds))}",
                 *(_smoke_args(dict(fixed)) if smoke else []),
-                f"ckpt_path={'null' if force else 'last'}",
+                f"ckpt_path={'null' if force else 'auto'}",
                 f"hydra.sweep.dir={quoted(runs_dir(table, base))}", f"hydra.sweep.subdir={subdir}",
                 *extra,
             ])
@@ -240,11 +240,41 @@ def _die_with_parent(parent: int):
     return preexec
 
 
-def call_forwarding(cmd: list[str], lock: IO | None = None) -> tuple[int, int | None]:
+class Progress:
+    """``progress: <table> 3/12 jobs finished (1 failed) | 2.5 min``, printed whenever a job of the run ends (its
+    results.json or failed.json written since the run started). A line rather than a redrawn bar: the sweeps write
+    their own lines to the same terminal, and a log file keeps every line."""
+
+    def __init__(self, name: str, job_dirs: list[Path]):
+        self.name, self.job_dirs, self.started, self.shown = name, job_dirs, time.time(), None
+
+    def finished(self) -> tuple[int, int]:
+        done = failed = 0
+        for d in self.job_dirs:
+            for record in ("results.json", "failed.json"):
+                try:
+                    if (d / record).stat().st_mtime >= self.started:
+                        done, failed = done + 1, failed + (record == "failed.json")
+                        break
+                except OSError:  # not written (yet)
+                    pass
+        return done, failed
+
+    def report(self) -> None:
+        done, failed = self.finished()
+        if (done, failed) != self.shown:
+            self.shown = (done, failed)
+            print(f"progress: {self.name} {done}/{len(self.job_dirs)} jobs finished"
+                  f"{f' ({failed} failed)' if failed else ''} | {(time.time() - self.started) / 60:.1f} min",
+                  flush=True)
+
+
+def call_forwarding(cmd: list[str], lock: IO | None = None, progress: Progress | None = None,
+                    poll_s: float = 2.0) -> tuple[int, int | None]:
     """Run ``cmd`` and wait for it; a stop signal to this process goes to it (its own process group, so a terminal's
     Ctrl+C reaches it once, through here), and it gets SIGTERM if this process is killed. ``lock``, an open lock
-    file, is inherited by it, so the lock lasts as long as it does. Returns (exit status, the signal received or
-    None)."""
+    file, is inherited by it, so the lock lasts as long as it does. ``progress`` is reported every ``poll_s``
+    seconds while it runs. Returns (exit status, the signal received or None)."""
     child = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, preexec_fn=_die_with_parent(os.getpid()),
                              pass_fds=(lock.fileno(),) if lock is not None else ())
     if lock is not None:  # a second runner names both holders
@@ -262,8 +292,10 @@ def call_forwarding(cmd: list[str], lock: IO | None = None) -> tuple[int, int | 
     try:
         while True:
             try:
-                status = child.wait()
+                status = child.wait(timeout=poll_s if progress is not None else None)
                 break
+            except subprocess.TimeoutExpired:
+                progress.report()
             except KeyboardInterrupt:  # not expected (SIGINT is forwarded), but never leave the child behind
                 child.send_signal(signal.SIGINT)
     finally:
@@ -364,11 +396,14 @@ def _run_locked(table: Table, seeds, rows, smoke: bool, force: bool, extra, base
                 for seed in job_seeds:
                     _set_aside(job_dir(table, table.rows[row_id], seed, base, plan.protocol))
     status = 0
+    progress = Progress(table.name, [job_dir(table, table.rows[row_id], seed, base, plan.protocol)
+                                     for plan in plans for row_id, job_seeds in plan.run.items() for seed in job_seeds])
     for cmd in commands:
         print("run:", " ".join(cmd[1:]), flush=True)
         if dry_run:
             continue
-        code, stopped = call_forwarding(cmd, lock)
+        code, stopped = call_forwarding(cmd, lock, progress)
+        progress.report()
         if stopped is not None:
             name = signal.Signals(stopped).name
             print(f"error: {table.name} stopped by {name}; the sweep ended, its jobs keep their last checkpoints "

@@ -26,14 +26,29 @@ def test_corrupted_checkpoint_is_reported_by_name(tmp_path):
         resolve_ckpt(cfg)
 
 
-def test_checkpoint_of_another_config_is_set_aside(tmp_path, capsys):
+def test_checkpoint_of_another_config_is_set_aside_by_auto(tmp_path, capsys):
     last = tmp_path / "checkpoints" / "last.ckpt"
     last.parent.mkdir()
     torch.save({"state_dict": {}, "snn_repro": {"config_hash": "old"}}, last)
-    cfg = compose_config(["ckpt_path=last"], tmp_path)
+    cfg = compose_config(["ckpt_path=auto"], tmp_path)
     assert resolve_ckpt(cfg, "new") is None
     assert (tmp_path / "checkpoints.stale-old" / "last.ckpt").exists()
     assert "made under another config" in capsys.readouterr().out
+
+
+def test_last_of_another_config_is_refused_unless_forced_and_nothing_is_moved(tmp_path):
+    # ckpt_path=last says "resume": a last.ckpt of another config is refused (as an explicit path is), never
+    # silently replaced by a fresh run; ckpt_force=true resumes it
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    last.parent.mkdir()
+    torch.save({"state_dict": {}, "snn_repro": {"config_hash": "old"}}, last)
+    with pytest.raises(CheckpointMismatch, match=f"checkpoint {last} was made under another config.*ckpt_force=true"):
+        resolve_ckpt(compose_config(["ckpt_path=last"], tmp_path), "new")
+    assert last.exists() and not list(tmp_path.glob("checkpoints.stale*"))
+    for mode in ("last", "auto"):
+        assert resolve_ckpt(compose_config([f"ckpt_path={mode}", "ckpt_force=true"], tmp_path), "new") == str(last)
+        assert resolve_ckpt(compose_config([f"ckpt_path={mode}"], tmp_path), "old") == str(last)
+    assert not list(tmp_path.glob("checkpoints.stale*"))
 
 
 def test_a_missing_explicit_checkpoint_is_not_found_not_corrupted(tmp_path):

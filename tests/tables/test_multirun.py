@@ -37,6 +37,14 @@ def test_groups_by_overrides_without_seed(tmp_path):
     assert "| neuron=if trainer.max_epochs=1 | 0.6 ± 0.14 (n=2) | 0, 1 | 1 |" in md
 
 
+def test_a_metric_no_job_has_is_one_line_and_writes_nothing(tmp_path, capsys):
+    job(tmp_path, 0, ["neuron=if", "seed=0"], 0.5)
+    assert main(["aggregate", str(tmp_path), "--metric", "test/accc"]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --metric test/accc:") and "test/acc?" in lines[0]
+    assert not (tmp_path / "aggregate.md").exists() and not (tmp_path / "aggregate.csv").exists()
+
+
 def test_not_a_multirun_is_one_line(tmp_path, capsys):
     assert main(["aggregate", str(tmp_path)]) == 1
     assert "no results.json" in capsys.readouterr().err

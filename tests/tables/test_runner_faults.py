@@ -10,7 +10,7 @@ import time
 from snn_repro.results import ROOT
 from snn_repro.tables.catalog import job_dir, load_table, runs_dir, table_path
 from snn_repro.tables.jobs import COMPLETE, FAILED, job_state
-from snn_repro.tables.runner import TableBusy, run_table, table_lock
+from snn_repro.tables.runner import TableBusy, call_forwarding, run_table, table_lock
 from snn_repro.tables.variants import as_variant
 
 from .test_sweep_runs import _run_table
@@ -136,3 +136,23 @@ def test_a_killed_runner_takes_its_sweep_with_it_and_the_lock_lasts_until_the_sw
         release.write_text("")
         if job is not None and _alive(job):
             os.kill(job, signal.SIGKILL)
+
+
+def test_a_running_sweep_reports_its_jobs_as_they_finish(tmp_path, capsys):
+    from snn_repro.tables.runner import Progress
+
+    jobs = [tmp_path / "a" / "seed0", tmp_path / "a" / "seed1", tmp_path / "b" / "seed0"]
+    for d in jobs:
+        d.mkdir(parents=True)
+    (jobs[2] / "failed.json").write_text("{}")
+    os.utime(jobs[2] / "failed.json", (0, 0))  # a failure of an earlier run: not this run's progress
+    progress = Progress("demo_t1", jobs)
+    # the sweep: one job ends, then another fails
+    script = (f"import time, pathlib; time.sleep(0.3); pathlib.Path({str(jobs[0] / 'results.json')!r}).write_text('{{}}');"
+              f"time.sleep(0.3); pathlib.Path({str(jobs[2] / 'failed.json')!r}).write_text('{{}}'); time.sleep(0.3)")
+    status, stopped = call_forwarding([sys.executable, "-c", script], progress=progress, poll_s=0.1)
+    progress.report()
+    assert (status, stopped) == (0, None)
+    lines = [ln.split(" | ")[0] for ln in capsys.readouterr().out.splitlines() if ln.startswith("progress:")]
+    assert lines == ["progress: demo_t1 0/3 jobs finished", "progress: demo_t1 1/3 jobs finished",
+                     "progress: demo_t1 2/3 jobs finished (1 failed)"], lines

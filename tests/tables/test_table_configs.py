@@ -110,7 +110,7 @@ def test_sweep_expands_to_one_job_per_row_and_seed(name, tmp_path):
     # each job is told its row (the one whose experiment it runs)
     assert {(j["+table.row"].strip("'"), j["+experiment"]) for j in jobs} == \
         {(r.declared, r.experiment) for r in table.rows.values()}
-    assert all(j["+table"] == table.name and j["ckpt_path"] == "last" for j in jobs)
+    assert all(j["+table"] == table.name and j["ckpt_path"] == "auto" for j in jobs)
     assert all(j["hydra.sweep.dir"] == quoted(tmp_path / table.paper / "runs") for j in jobs)
     # each job's directory, as Hydra interpolates the subdir, is its row's job directory
     dirs = []
@@ -126,7 +126,7 @@ def test_demo_sweep_command_line(tmp_path):
     table = TABLES["demo_t1"]
     lif, iff = sweep_commands(table, plan_table(table, base=tmp_path), smoke=True, base=tmp_path)
     assert lif[1:] == ["-m", "snn_repro", "-m", "+table=demo_t1", "+table.row=LIF", "+experiment=demo/lif",
-                       "dataset.split.val_fraction=0.0", "seed=0,1,2", "+debug=smoke", "ckpt_path=last",
+                       "dataset.split.val_fraction=0.0", "seed=0,1,2", "+debug=smoke", "ckpt_path=auto",
                        f"hydra.sweep.dir={quoted(tmp_path / 'demo' / 'runs')}",
                        "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/seed${seed}"]
     assert iff[5:7] == ["+table.row=IF", "+experiment=demo/if"]
