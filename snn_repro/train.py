@@ -140,15 +140,20 @@ def resolve_ckpt(cfg: DictConfig, expected_hash: str | None = None) -> str | Non
                                  f"checkpoints are moved aside) or in another hydra.run.dir")
     if launch_rank() != 0:  # under DDP only rank 0 moves it aside; every rank starts afresh
         return None
-    stale = last.parent.with_name(f"checkpoints.stale-{saved}")
-    n = 1
-    while stale.exists():
-        n += 1
-        stale = last.parent.with_name(f"checkpoints.stale-{saved}.{n}")
-    last.parent.rename(stale)
+    stale = _move_aside(last.parent, f"checkpoints.stale-{saved}")
     print(f"note: {last} was made under another config ({saved}, now {expected_hash}): moved to {stale}, "
           f"starting afresh")
     return None
+
+
+def _move_aside(directory: Path, name: str) -> Path:
+    """Rename ``directory`` to ``name`` beside it (``name.2``, ``name.3``, ... where taken): kept, not overwritten."""
+    aside, n = directory.with_name(name), 1
+    while aside.exists():
+        n += 1
+        aside = directory.with_name(f"{name}.{n}")
+    directory.rename(aside)
+    return aside
 
 
 def _table_job(cfg: DictConfig) -> dict | None:
@@ -217,12 +222,7 @@ def train(cfg: DictConfig, start: float | None = None) -> float:
         note = f"note: {ckpt} ends the training but lacks what its fit reported (made by older code), so the record " \
                f"(results.json) cannot be rebuilt from it: re-running from scratch"
         if cfg.ckpt_path in ("last", "auto") and launch_rank() == 0:  # this run's own: kept aside, not overwritten
-            aside = ckpt.parent.with_name("checkpoints.unrecorded")
-            n = 1
-            while aside.exists():
-                n += 1
-                aside = ckpt.parent.with_name(f"checkpoints.unrecorded.{n}")
-            ckpt.parent.rename(aside)
+            aside = _move_aside(ckpt.parent, "checkpoints.unrecorded")
             note += f" (its checkpoints moved to {aside})"
         print(note)
         with open_dict(cfg):
