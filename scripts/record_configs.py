@@ -1,4 +1,4 @@
-"""Write tests/tables/configs.json: the composed config of every table row as it stood before issue 28 (the
+"""Write tests/tables/configs.json: the composed config of every table row as it stood before commit 1bf7570 (the
 fixture that proves a restructuring of conf/table and conf/experiment composes the same jobs).
 
 Each row is composed at the table's first seed and reduced to what decides its numbers (confighash.science_config:
@@ -9,7 +9,7 @@ with another `seed` (scripts/record_jobs.py records every job's hash).
     python scripts/record_configs.py            # rewrite the fixture (only for an intended change of settings)
     python scripts/record_configs.py bpsa_t2 bpsa_t3   # re-record only these tables' rows, the others as they are
 
-Rows are composed as held-out jobs (a validation split of 10%), the config every table job had before issue 28;
+Rows are composed as held-out jobs (a validation split of 10%), the config every table job had before commit 1bf7570;
 tests/tables/test_table_configs.py compares a paper-protocol job with it plus `dataset.split.val_fraction: 0.0`.
 """
 from __future__ import annotations

@@ -42,10 +42,10 @@ def csv_fields(protocols: bool) -> tuple[str, ...]:
             *(f"{p}_{k}" for p, _ in PROTOCOLS[1:] for k in STATS), "held_out_status", "paper_protocol_best_seed")
 
 
-# what changed in every table's protocol with issue 28 (written once, shown in every accuracy table's conventions)
+# what changed in every table's protocol at commit 1bf7570 (written once, shown in every accuracy table's conventions)
 PROTOCOLS_NOTE = (
     "- protocols: the paper-protocol and last-epoch columns come from jobs trained on the whole training split, as "
-    "the papers trained; the held-out column from separate held-out jobs. Changed with issue 28: before it, every "
+    "the papers trained; the held-out column from separate held-out jobs. Changed at commit 1bf7570: before it, every "
     f"job held out {VAL_FRACTION:.0%} of each class of the training split, so those two columns were trained on "
     f"{1 - VAL_FRACTION:.0%} of it; such runs are now this table's held-out jobs (their directories "
     "`<row>/held_out/seed<N>`), and its paper-protocol and last-epoch cells need a rerun on the whole split. The "

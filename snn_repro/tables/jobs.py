@@ -54,7 +54,7 @@ def job_state(table: Table, row: str, seed: int, base: Path | None = None, proto
     if res_t is not None and (fail_t is None or res_t >= fail_t) and res_data.get("status") == "complete":
         if _protocol_of(res_data) != protocol:  # a run from before the protocols were jobs (it held out 10%)
             return JobState(row, experiment, seed, d, FAILED, protocol=protocol,
-                            error=f"made as a {LABELS[_protocol_of(res_data)]} job (before issue 28 every job held "
+                            error=f"made as a {LABELS[_protocol_of(res_data)]} job (before commit 1bf7570 every job held "
                                   f"out 10% of train): rerun it")
         return JobState(row, experiment, seed, d, COMPLETE, results=res_data, protocol=protocol)
     if fail_t is not None:

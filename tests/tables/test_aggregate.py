@@ -79,7 +79,7 @@ once at it. The number we would defend; "not run" until those jobs run.
 - split: stratified 75/25
 - T: 8
 - protocols: the paper-protocol and last-epoch columns come from jobs trained on the whole training split, as the \
-papers trained; the held-out column from separate held-out jobs. Changed with issue 28: before it, every job held \
+papers trained; the held-out column from separate held-out jobs. Changed at commit 1bf7570: before it, every job held \
 out 10% of each class of the training split, so those two columns were trained on 90% of it; such runs are now \
 this table's held-out jobs (their directories `<row>/held_out/seed<N>`), and its paper-protocol and last-epoch \
 cells need a rerun on the whole split. The paper column and the paper protocol select on test

@@ -28,7 +28,7 @@ def _load_script(name: str):
     return module
 
 
-# every row's composed config before issue 28 (scripts/record_configs.py): a restructuring must compose the same
+# every row's composed config before commit 1bf7570 (scripts/record_configs.py): a restructuring must compose the same
 FIXTURE = _load_script("record_configs")
 CONFIGS = json.loads(FIXTURE.PATH.read_text())
 
@@ -53,7 +53,7 @@ def test_row_experiment_composes_validates_and_runs_the_recorded_config(name, ro
     for key, value in table.rows[row].overrides.items():
         assert OmegaConf.select(cfg, key) == value
     assert config_hash(cfg) == RECORD[(name, row, table.seeds[0])]["config_hash"]
-    # as before issue 28 but for its one change: the paper-protocol jobs train on the whole training split
+    # as before commit 1bf7570 but for its one change: the paper-protocol jobs train on the whole training split
     want = {**FIXTURE.expand(CONFIGS, name, row), "dataset.split.val_fraction": 0.0}
     assert _differences(want, FIXTURE.row_config(cfg)) == {}
 
@@ -64,7 +64,7 @@ def _differences(want: dict, got: dict) -> dict:
 
 @pytest.mark.parametrize("name", sorted(SWEEPS))
 def test_held_out_jobs_compose_the_configs_every_job_had_before(name):
-    """Before issue 28 every table job held out 10% of the training split: that is now the held-out job, unchanged
+    """Before commit 1bf7570 every table job held out 10% of the training split: that is now the held-out job, unchanged
     (one row per table here; scripts/record_jobs.py records every job's held-out hash)."""
     table = SWEEPS[name]
     row = next(iter(table.rows))

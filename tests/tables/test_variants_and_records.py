@@ -53,7 +53,7 @@ def test_a_fresh_clone_reads_the_committed_record(tmp_path):
 
 
 def test_a_record_from_before_the_protocols_were_jobs_is_a_held_out_job(tmp_path):
-    """Before issue 28 every job held out 10% of train and the record keyed it seed<N>: those runs are held-out
+    """Before commit 1bf7570 every job held out 10% of train and the record keyed it seed<N>: those runs are held-out
     jobs (their config is), so they give the held-out column, and the paper-protocol columns are not run."""
     record = {"LIF": {"seed0": _held_out_results(0.85, 0), "seed1": _held_out_results(0.75, 1)},
               "IF": {"seed0": _results(0.9, 0)}}  # a paper-protocol record in the old place stays one
