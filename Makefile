@@ -13,12 +13,15 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 
 install: $(VENV)/.installed
 
+# --no-deps: neurobench (the metrics cross-check) and the NIR consumers of tests/test_nir_consumers.py, whose
+# requirements would replace the pinned torch (torchaudio / torchvision) or nir (sinabs pins nir<=1.0.4)
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
 	$(PY) -m pip install -q -e ".[test]"
 	$(PY) -m pip install -q --no-deps "neurobench==2.3.0"
+	$(PY) -m pip install -q --no-deps "spikingjelly==2.0.0" "norse==1.1.0" "sinabs==3.1.0"
 	touch $@
 
 # The default experiment: LIF + surrogate-gradient BPTT on the embedded digits (add ARGS="key=value ...").

@@ -83,6 +83,111 @@ def neuron_nodes(name: str, neuron: Neuron, shape: tuple, dt: float) -> list:
                           v_threshold=full(threshold), v_reset=full(0.0))]
 
 
+# --- per-consumer forms: the generic graph rewritten where a consumer's NIR import reads it otherwise ------------
+# Each takes the generic graph (made with the consumer's dt) and returns the graph that consumer runs as ours, or
+# raises ExportError naming the consumer and the first layer it cannot run. The versions named are those tested
+# (tests/test_nir_consumers.py); results/bench/nir_consumers.md has the measured agreement.
+def _neurons(graph):
+    import nir
+
+    return [(k, n) for k, n in graph.nodes.items() if isinstance(n, (nir.LIF, nir.IF))]
+
+
+def _refuse_nodes(graph, consumer: str, types: tuple, why: str) -> None:
+    for key, node in graph.nodes.items():
+        if isinstance(node, types):
+            raise ExportError(f"--target {consumer}: {key} ({type(node).__name__}): {why}")
+
+
+def _for_snntorch(graph):
+    """snntorch 1.0 ``import_from_nir``: dt fixed at 1e-4 (our dt for it); it maps nir.IF to a leaky neuron
+    (beta 0.9, reset by subtraction) and requires r = 1, so an IF layer is written as the LIF whose leak
+    1 - dt/tau rounds to 1 in float32 (tau = 1e30 s, r = tau/dt: one step adds the input, as IF's)."""
+    import nir
+
+    _refuse_nodes(graph, "snntorch", (nir.Scale,), "snntorch 1.0 import_from_nir has no Scale node")
+    dt = graph.metadata["dt"]
+    for key, node in _neurons(graph):
+        if isinstance(node, nir.IF):
+            shape = node.v_threshold.shape
+            graph.nodes[key] = nir.LIF(tau=np.full(shape, 1e30, np.float32), r=np.full(shape, 1e30 / dt, np.float32),
+                                       v_leak=np.zeros(shape, np.float32), v_threshold=node.v_threshold,
+                                       v_reset=node.v_reset)
+    return graph
+
+
+def _for_spikingjelly(graph):
+    """spikingjelly 2.0 ``import_from_nir`` reads the generic graph as it is at its default dt (1e-4, our dt for
+    it): LIF r = tau/dt -> decay_input=False, IF r = 1/dt; it has no Scale node."""
+    import nir
+
+    _refuse_nodes(graph, "spikingjelly", (nir.Scale,), "spikingjelly 2.0 import_from_nir has no Scale node")
+    return graph
+
+
+def _for_norse(graph):
+    """norse 1.1 ``from_nir`` ignores a LIF's r (its LIFBox integrates dv = dt/tau (v_leak - v + I)): a LIF is
+    written with r = 1 and its potential divided by r (v_threshold / r, v_reset / r, v_leak / r: the same spikes).
+    Its IAF adds the input each step whatever r and dt, as our IF(r = 1/dt) does. It maps no AvgPool2d, no Scale."""
+    import nir
+
+    _refuse_nodes(graph, "norse", (nir.AvgPool2d, nir.Scale),
+                  "norse 1.1 from_nir maps no AvgPool2d / Scale node (it loads as nothing)")
+    for key, node in _neurons(graph):
+        if isinstance(node, nir.LIF):
+            r = node.r
+            graph.nodes[key] = nir.LIF(tau=node.tau, r=np.ones_like(r), v_leak=node.v_leak / r,
+                                       v_threshold=node.v_threshold / r, v_reset=node.v_reset / r)
+    return graph
+
+
+def _for_sinabs(graph):
+    """sinabs 3.1 ``from_nir`` makes every LIF / IF a multi-spike neuron reset by subtraction (MultiSpike,
+    MembraneSubtract; IF's potential also clipped at -v_threshold): our single-spike, reset-to-0 neurons differ."""
+    import nir
+
+    _refuse_nodes(graph, "sinabs", (nir.LIF, nir.IF),
+                  "sinabs 3.1 from_nir fires several spikes per step and resets by subtraction; ours fire one "
+                  "spike and reset to 0")
+    return graph
+
+
+def _for_nirtorch(graph):
+    """nirtorch 2.6 ``nir_to_torch`` (the interpreter the others build on, with a neuron map of one's own): its
+    default Affine map leaves the bias at torch's random init (it sets ``weight.bias``)."""
+    import nir
+
+    _refuse_nodes(graph, "nirtorch", (nir.Affine,),
+                  "nirtorch 2.6 nir_to_torch drops an Affine's bias (its default map sets weight.bias)")
+    return graph
+
+
+# target -> (the form's function, the dt the consumer's import assumes; None: the --dt given, default 1e-3)
+TARGETS = {
+    "generic": (lambda graph: graph, None),
+    "snntorch": (_for_snntorch, 1e-4),
+    "spikingjelly": (_for_spikingjelly, 1e-4),
+    "norse": (_for_norse, 1e-3),
+    "sinabs": (_for_sinabs, None),
+    "nirtorch": (_for_nirtorch, None),
+}
+DEFAULT_DT = 1e-3
+
+
+def for_target(net: SpikingNetwork, input_shape, target: str = "generic", dt: float | None = None):
+    """The NIR graph of ``net`` in the form ``target``'s import runs with its defaults (``TARGETS``)."""
+    if target not in TARGETS:
+        raise ExportError(f"--target {target!r}: expected one of {', '.join(TARGETS)}")
+    form, consumer_dt = TARGETS[target]
+    if consumer_dt is not None and dt is not None and dt != consumer_dt:
+        raise ExportError(f"--target {target}: its import assumes dt = {consumer_dt:g}; --dt {dt:g} would change "
+                          f"the neurons it builds (leave --dt out)")
+    graph = to_nir(net, input_shape, dt if dt is not None else consumer_dt or DEFAULT_DT)
+    graph = form(graph)
+    graph.metadata["target"] = target
+    return graph
+
+
 def _fold_bn(node, bn: nn.modules.batchnorm._BatchNorm):
     """A Conv2d / Affine node with the inference-mode batch norm after it folded into weight and bias."""
     import nir
@@ -142,8 +247,11 @@ def to_nir(net: SpikingNetwork, input_shape, dt: float = 1e-3):
             pair = lambda v: np.array(v if isinstance(v, (tuple, list)) else (v, v))  # noqa: E731
             node = nir.AvgPool2d(kernel_size=pair(m.kernel_size), stride=pair(m.stride), padding=pair(m.padding))
         elif isinstance(m, nn.Flatten):
-            node = nir.Flatten(input_type={"input": np.array(shape)}, start_dim=m.start_dim - 1,
-                               end_dim=m.end_dim if m.end_dim < 0 else m.end_dim - 1)
+            # counted from the end: a consumer that passes NIR's (batch-free) dims to torch unchanged (snntorch,
+            # norse, nirtorch) then flattens each sample of a batch, not the batch
+            node = nir.Flatten(input_type={"input": np.array(shape)},
+                               start_dim=m.start_dim - 1 - len(shape) if m.start_dim >= 0 else m.start_dim,
+                               end_dim=m.end_dim - 1 - len(shape) if m.end_dim >= 0 else m.end_dim)
         elif isinstance(m, Vote):  # the mean of each class's voters: a fixed linear map
             k = shape[-1] // m.per_class
             node = nir.Linear(np.kron(np.eye(k, dtype=np.float32), np.full((1, m.per_class), 1 / m.per_class,
@@ -161,74 +269,6 @@ def to_nir(net: SpikingNetwork, input_shape, dt: float = 1e-3):
     chain.append("output")
     return nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])),
                         metadata={"producer": "snn_repro", "dt": dt})
-
-
-# --- a NIR simulator with the discretisation of the module docstring ----------------------------------------------
-def _order(graph) -> list[str]:
-    incoming = {k: [a for a, b in graph.edges if b == k] for k in graph.nodes}
-    done, order = set(), []
-    while len(order) < len(graph.nodes):
-        ready = [k for k in graph.nodes if k not in done and all(a in done for a in incoming[k])]
-        if not ready:
-            raise ExportError("NIR graph has a cycle: this simulator runs feed-forward graphs only")
-        for k in ready:
-            done.add(k)
-            order.append(k)
-    return order
-
-
-def simulate_nir(graph, x_seq: torch.Tensor, dt: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``graph`` on [T, B, ...] by Euler steps of ``dt`` (default: the graph's metadata) -> (output sequence,
-    spikes of every neuron node [T, B, ...])."""
-    import nir
-    import torch.nn.functional as F
-
-    dt = float(dt if dt is not None else graph.metadata.get("dt", 1e-3))
-    t_ = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
-    order = _order(graph)
-    incoming = {k: [a for a, b in graph.edges if b == k] for k in graph.nodes}
-    state: dict[str, torch.Tensor] = {}
-    outputs, spikes = [], {k: [] for k, n in graph.nodes.items() if isinstance(n, (nir.LIF, nir.IF))}
-    for x in x_seq.to(torch.float64).unbind(0):  # float64: the tau / r products round-trip without drift
-        values: dict[str, torch.Tensor] = {}
-        for key in order:
-            node = graph.nodes[key]
-            v = x if isinstance(node, nir.Input) else sum(values[a] for a in incoming[key])
-            if isinstance(node, nir.Affine):
-                v = v @ t_(node.weight).T + t_(node.bias)
-            elif isinstance(node, nir.Linear):
-                v = v @ t_(node.weight).T
-            elif isinstance(node, nir.Scale):
-                v = v * t_(node.scale)
-            elif isinstance(node, nir.Conv2d):
-                v = F.conv2d(v, t_(node.weight), t_(node.bias), tuple(node.stride), tuple(node.padding),
-                             tuple(node.dilation), int(node.groups))
-            elif isinstance(node, nir.AvgPool2d):
-                v = F.avg_pool2d(v, tuple(int(k) for k in node.kernel_size), tuple(int(s) for s in node.stride),
-                                 tuple(int(p) for p in node.padding))
-            elif isinstance(node, nir.SumPool2d):
-                k = tuple(int(k) for k in node.kernel_size)
-                v = F.avg_pool2d(v, k, tuple(int(s) for s in node.stride), tuple(int(p) for p in node.padding),
-                                 divisor_override=1)
-            elif isinstance(node, nir.Flatten):
-                v = v.flatten(node.start_dim + 1, node.end_dim if node.end_dim < 0 else node.end_dim + 1)
-            elif isinstance(node, (nir.LIF, nir.IF)):
-                u = state.get(key, torch.zeros_like(v))
-                if isinstance(node, nir.LIF):
-                    k = dt / t_(node.tau)
-                    u = u + k * (t_(node.v_leak) - u) + k * t_(node.r) * v
-                else:
-                    u = u + dt * t_(node.r) * v
-                z = (u > t_(node.v_threshold)).to(u.dtype)
-                reset = t_(node.v_reset) if node.v_reset is not None else torch.zeros_like(u)
-                state[key] = torch.where(z.bool(), reset, u)
-                spikes[key].append(z)
-                v = z
-            elif not isinstance(node, (nir.Input, nir.Output)):
-                raise ExportError(f"NIR node {key}: {type(node).__name__} is not simulated here")
-            values[key] = v
-        outputs.append(values[order[-1]])
-    return torch.stack(outputs).to(x_seq.dtype), {k: torch.stack(s).to(x_seq.dtype) for k, s in spikes.items()}
 
 
 # --- ONNX ---------------------------------------------------------------------------------------------------------
@@ -273,12 +313,14 @@ def _write_whole(path: str | Path, data: bytes) -> Path:
     return Path(path)
 
 
-def export(path: str | Path, fmt: str, out: str | Path | None = None, which: str = "last", dt: float = 1e-3,
-           batch: int = 1) -> Path:
+def export(path: str | Path, fmt: str, out: str | Path | None = None, which: str = "last", dt: float | None = None,
+           batch: int = 1, target: str = "generic") -> Path:
     from snn_repro.eval import load_module, run_dir_of
 
     if fmt not in FORMATS:
         raise ExportError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if fmt != "nir" and target != "generic":
+        raise ExportError(f"--target {target}: only NIR graphs have per-consumer forms")
     module = load_module(path, which=which, map_location="cpu")
     cfg = module.config
     shape = cfg["dataset"]["input_shape"]
@@ -287,7 +329,7 @@ def export(path: str | Path, fmt: str, out: str | Path | None = None, which: str
         import nir
 
         graph = io.BytesIO()
-        nir.write(graph, to_nir(module.net, shape, dt))
+        nir.write(graph, for_target(module.net, shape, target, dt))
         _write_whole(target, graph.getvalue())
     else:
         to_onnx(module.net, shape, module.encoder.time_steps, target, batch)
@@ -302,13 +344,16 @@ def main(argv: list[str] | None = None) -> int:
     p = checkpoint_parser("python -m snn_repro.export", __doc__,
                           "output file (default: <run dir>/export/model.<format>)")
     p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("--dt", type=float, default=1e-3, help="NIR time step in seconds (one step of the network)")
+    p.add_argument("--dt", type=float, default=None,
+                   help=f"NIR time step in seconds (one step of the network); default: the target's, else {DEFAULT_DT:g}")
+    p.add_argument("--target", default="generic", choices=list(TARGETS),
+                   help="the NIR consumer whose import defaults the graph is written for (default: the spec's form)")
     p.add_argument("--batch", type=int, default=1, help="ONNX batch size (fixed in the graph)")
     args = p.parse_args(argv)
     from snn_repro.app import _error_line, _expected_errors
 
     try:
-        export(args.path, args.format, args.out, args.ckpt, args.dt, args.batch)
+        export(args.path, args.format, args.out, args.ckpt, args.dt, args.batch, args.target)
     except (ExportError, EvalError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

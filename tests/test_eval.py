@@ -160,7 +160,8 @@ def test_held_out_split_and_best_checkpoint(run_dir):
 def test_export_command_writes_nir_and_onnx(run_dir, tmp_path):
     import nir
 
-    from snn_repro.export import main, simulate_nir
+    from snn_repro.export import main
+    from tests.nir_oracle import simulate_nir
 
     assert main([str(run_dir), "--format", "nir", "--out", str(tmp_path / "m.nir")]) == 0
     graph = nir.read(str(tmp_path / "m.nir"))

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from snn_repro.export import ExportError, simulate_nir, to_nir, to_onnx
+from snn_repro.export import ExportError, to_nir, to_onnx
+from tests.nir_oracle import simulate_nir
 from snn_repro.network import build_network
 from snn_repro.neurons.base import Neuron
 
