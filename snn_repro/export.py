@@ -128,16 +128,54 @@ def _for_spikingjelly(graph):
 def _for_norse(graph):
     """norse 1.1 ``from_nir`` ignores a LIF's r (its LIFBox integrates dv = dt/tau (v_leak - v + I)): a LIF is
     written with r = 1 and its potential divided by r (v_threshold / r, v_reset / r, v_leak / r: the same spikes).
-    Its IAF adds the input each step whatever r and dt, as our IF(r = 1/dt) does. It maps no AvgPool2d, no Scale."""
+    Its IAF adds the input each step whatever r and dt, as our IF(r = 1/dt) does. It maps no AvgPool2d (loads it as
+    nothing): each is written as a SumPool2d (norse's LPPool2d of norm 1) and 1 / its area moved into the next
+    node (``_sum_pools``). It maps no Scale."""
     import nir
 
-    _refuse_nodes(graph, "norse", (nir.AvgPool2d, nir.Scale),
-                  "norse 1.1 from_nir maps no AvgPool2d / Scale node (it loads as nothing)")
+    _refuse_nodes(graph, "norse", (nir.Scale,), "norse 1.1 from_nir maps no Scale node (it loads as nothing)")
     for key, node in _neurons(graph):
         if isinstance(node, nir.LIF):
             r = node.r
             graph.nodes[key] = nir.LIF(tau=node.tau, r=np.ones_like(r), v_leak=node.v_leak / r,
                                        v_threshold=node.v_threshold / r, v_reset=node.v_reset / r)
+    return _sum_pools(graph, "norse")
+
+
+def _sum_pools(graph, consumer: str):
+    """Each AvgPool2d as a SumPool2d, the mean's 1 / area moved into the next node that is linear in its input: a
+    Conv2d / Affine / Linear's weight (through a Flatten), or a LIF / IF's potential (v_threshold, v_reset, v_leak
+    times the area). The graph is a chain (``to_nir``'s)."""
+    import nir
+
+    successor = dict(graph.edges)
+    for key, node in list(graph.nodes.items()):
+        if not isinstance(node, nir.AvgPool2d):
+            continue
+        if np.any(np.asarray(node.padding) != 0):
+            raise ExportError(f"--target {consumer}: {key} (AvgPool2d): padding {node.padding}; its sum pool "
+                              f"ignores padding")
+        area = float(np.prod(node.kernel_size))
+        graph.nodes[key] = nir.SumPool2d(kernel_size=node.kernel_size, stride=node.stride, padding=node.padding)
+        after = successor[key]
+        while isinstance(graph.nodes[after], nir.Flatten):
+            after = successor[after]
+        n = graph.nodes[after]
+        if isinstance(n, nir.Conv2d):
+            n = nir.Conv2d(n.input_shape, n.weight / area, n.stride, n.padding, n.dilation, n.groups, n.bias)
+        elif isinstance(n, nir.Affine):
+            n = nir.Affine(n.weight / area, n.bias)
+        elif isinstance(n, nir.Linear):
+            n = nir.Linear(n.weight / area)
+        elif isinstance(n, nir.LIF):
+            n = nir.LIF(tau=n.tau, r=n.r, v_leak=n.v_leak * area, v_threshold=n.v_threshold * area,
+                        v_reset=n.v_reset * area)
+        elif isinstance(n, nir.IF):
+            n = nir.IF(r=n.r, v_threshold=n.v_threshold * area, v_reset=n.v_reset * area)
+        else:
+            raise ExportError(f"--target {consumer}: {key} (AvgPool2d) before {after} ({type(n).__name__}): "
+                              f"{consumer} has no average pooling, and the mean's 1 / area has no node to go into")
+        graph.nodes[after] = n
     return graph
 
 

@@ -83,7 +83,7 @@ class _EulerNeuron(nn.Module):
         return z, torch.where(z.bool(), self.v_reset, v)
 
 
-def load(consumer: str, graph):
+def load(consumer: str, graph, batch: int = 1):
     """The module ``consumer``'s NIR import makes of ``graph`` (its defaults; sinabs needs the batch size)."""
     import copy
 
@@ -105,7 +105,7 @@ def load(consumer: str, graph):
     if consumer == "sinabs":
         from sinabs import from_nir
 
-        return from_nir(graph, batch_size=1)
+        return from_nir(graph, batch_size=batch)
     if consumer == "nirtorch":
         import nirtorch
 
@@ -119,7 +119,8 @@ def run(consumer: str, graph, x_seq: torch.Tensor):
     """``graph`` loaded in ``consumer`` on [T, B, ...] -> (output [T, B, K], {neuron node key: spikes [T, B, ...]})."""
     import nir
 
-    module = load(consumer, graph)
+    time_steps, batch = x_seq.shape[:2]
+    module = load(consumer, graph, batch)
     neuron_keys = [k for k, n in graph.nodes.items() if isinstance(n, (nir.LIF, nir.IF))]
     named = dict(module.named_modules())
     seen: dict[str, list] = {k: [] for k in neuron_keys}
@@ -133,6 +134,11 @@ def run(consumer: str, graph, x_seq: torch.Tensor):
     outputs, state = [], None
     try:
         with torch.no_grad():
+            if consumer == "sinabs":  # its layers take the whole sequence as [B * T, ...] (batch-major)
+                y = module(x_seq.transpose(0, 1).flatten(0, 1))
+                y = y[0] if isinstance(y, tuple) else y
+                back = lambda v: v.unflatten(0, (batch, time_steps)).transpose(0, 1)  # noqa: E731
+                return back(y).detach(), {k: back(v[0]).detach() for k, v in seen.items()}
             for x in x_seq.unbind(0):  # the state a stateful import returns goes back in (snntorch keeps its own)
                 y = module(x, state) if state is not None else module(x)
                 y, state = (y[0], y[1]) if isinstance(y, tuple) else (y, None)
@@ -140,8 +146,8 @@ def run(consumer: str, graph, x_seq: torch.Tensor):
     finally:
         for h in hooks:
             h.remove()
-    spikes = {k: torch.stack(v) for k, v in seen.items()}
-    return torch.stack(outputs), spikes
+    spikes = {k: torch.stack(v).detach() for k, v in seen.items()}
+    return torch.stack(outputs).detach(), spikes
 
 
 def agreement(ours, theirs) -> dict:
