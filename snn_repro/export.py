@@ -1,6 +1,7 @@
-"""Export a trained network: ``python -m snn_repro.export <run dir | checkpoint> --format nir|onnx [--out PATH]``.
+"""Export a trained network: ``python -m snn_repro.export <run dir | checkpoint> --format nir|onnx [--out PATH]
+[--target CONSUMER]``.
 
-NIR (the Neuromorphic Intermediate Representation read by snntorch, spikingjelly, sinabs, norse, Lava, ...):
+NIR (the Neuromorphic Intermediate Representation, read by snntorch, spikingjelly, norse, sinabs, nirtorch, ...):
 the network from its input (the encoder's output, one time step) to its output (the last layer's, before the
 readout) as a chain of NIR nodes: ``conv`` -> Conv2d, ``linear`` -> Affine / Linear (a ``bn`` right after either is
 folded into its weights), ``avgpool`` -> AvgPool2d, ``flatten`` -> Flatten, ``vote`` -> Linear (the group mean),
@@ -15,8 +16,12 @@ Surrogate gradients, detached resets and BPTA's residual path shape only the bac
 NIR fires at v > v_threshold: a neuron firing at u >= Vth (``strict: false``) exports with a note (the two differ
 only where u equals Vth exactly). What NIR cannot express stops the export with one line naming the layer: MAP-SNN's
 multi-spike neurons, max pooling, ReLU, the MAP-SNN synapse / polarity branches, the residual block, a bn not after
-a conv/linear. ``simulate_nir`` runs a NIR graph with the same discretisation (the round-trip test holds its spikes
-to snn_repro's).
+a conv/linear. ``tests/nir_oracle.py`` runs a NIR graph with the same discretisation (the round-trip test holds
+its spikes to snn_repro's).
+
+``--target CONSUMER`` (``for_target``, ``TARGETS``) writes the graph a simulator's NIR import runs as ours at its
+defaults (its dt, the parameters it reads or ignores), or refuses with one line naming the consumer and the layer;
+``tests/test_nir_consumers.py`` loads each in its consumer and compares spikes and outputs.
 
 ONNX: the whole sequence [T, B, ...] -> [T, B, K] (T and B fixed, ``--batch``) through the neurons' reference step
 forms (``fused`` off), so the graph holds only standard ops; the readout is not part of it.
@@ -362,18 +367,19 @@ def export(path: str | Path, fmt: str, out: str | Path | None = None, which: str
     module = load_module(path, which=which, map_location="cpu")
     cfg = module.config
     shape = cfg["dataset"]["input_shape"]
-    target = Path(out) if out else run_dir_of(Path(module.checkpoint_path)) / "export" / f"model.{fmt}"
+    dest = Path(out) if out else run_dir_of(Path(module.checkpoint_path)) / "export" / f"model.{fmt}"
     if fmt == "nir":
         import nir
 
         graph = io.BytesIO()
         nir.write(graph, for_target(module.net, shape, target, dt))
-        _write_whole(target, graph.getvalue())
+        _write_whole(dest, graph.getvalue())
     else:
-        to_onnx(module.net, shape, module.encoder.time_steps, target, batch)
-    print(f"export: {fmt} graph of {module.checkpoint_path} -> {target} (input: the encoder's output, "
-          f"{module.encoder.time_steps} steps of {list(shape)}; readout {cfg.get('readout')} not included)")
-    return target
+        to_onnx(module.net, shape, module.encoder.time_steps, dest, batch)
+    form = f", the form {target}'s NIR import runs" if target != "generic" else ""
+    print(f"export: {fmt} graph of {module.checkpoint_path} -> {dest} (input: the encoder's output, "
+          f"{module.encoder.time_steps} steps of {list(shape)}; readout {cfg.get('readout')} not included{form})")
+    return dest
 
 
 def main(argv: list[str] | None = None) -> int:

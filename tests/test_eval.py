@@ -157,7 +157,7 @@ def test_held_out_split_and_best_checkpoint(run_dir):
     assert record["samples"] == min(3 * 32, trained["split"]["val"]) and 0.0 <= record["metrics"]["val/acc"] <= 1.0
 
 
-def test_export_command_writes_nir_and_onnx(run_dir, tmp_path):
+def test_export_command_writes_nir_and_onnx(run_dir, tmp_path, capsys):
     import nir
 
     from snn_repro.export import main
@@ -169,6 +169,13 @@ def test_export_command_writes_nir_and_onnx(run_dir, tmp_path):
     x = torch.rand(8, 2, 1, 8, 8)
     with torch.no_grad():
         torch.testing.assert_close(simulate_nir(graph, x)[0], module.net(x), rtol=1e-5, atol=1e-5)
+    # a per-consumer form, and a consumer that cannot run the network: one line naming consumer and layer
+    assert main([str(run_dir), "--format", "nir", "--target", "spikingjelly", "--out", str(tmp_path / "sj.nir")]) == 0
+    assert nir.read(str(tmp_path / "sj.nir")).metadata["dt"] == 1e-4
+    capsys.readouterr()
+    assert main([str(run_dir), "--format", "nir", "--target", "sinabs", "--out", str(tmp_path / "s.nir")]) == 1
+    assert capsys.readouterr().err.strip().startswith("error: --target sinabs: 2_neuron (LIF): sinabs 3.1 from_nir")
+    assert not (tmp_path / "s.nir").exists()
     assert main([str(run_dir), "--format", "onnx", "--batch", "2"]) == 0
     assert (run_dir / "export" / "model.onnx").stat().st_size > 0
     assert main([str(tmp_path / "missing"), "--format", "nir"]) == 1

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from snn_repro.export import to_nir
-from snn_repro.nir_import import NIRImportError, arch_of, network_from_nir, write_run
+from snn_repro.nir_import import NIRImportError, arch_of, main, network_from_nir, write_run
 from tests import nir_consumers as nc
 from tests.nir_oracle import simulate_nir
 from tests.test_export import NEURONS, trained_looking
@@ -146,3 +146,13 @@ def test_an_imported_run_evaluates_and_fine_tunes_as_ours(tmp_path):
     assert train.training and train.layers[2].surrogate == "atan"
     train(x).sum().backward()
     assert train.layers[1].module.weight.grad.abs().sum() > 0
+
+
+def test_the_import_command_says_what_is_wrong_in_one_line(tmp_path, capsys):
+    assert main([str(tmp_path / "missing.nir"), str(tmp_path / "run")]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.nir'}: no such NIR graph"
+    path = tmp_path / "model.nir"
+    nir.write(str(path), to_nir(nc.model("MLP, LIF"), nc.INPUT_SHAPE))  # [2, 8, 8] steps; digits has [1, 8, 8]
+    assert main([str(path), str(tmp_path / "run"), "dataset=digits"]) == 1
+    assert "the graph's input is [2, 8, 8] per step; dataset.input_shape gives [1, 8, 8]" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
