@@ -65,10 +65,11 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from snn_repro.data.errors import CorruptFile, DatasetNotFound
     from snn_repro.module import NonFiniteLoss
     from snn_repro.neurons.kernels_triton import KernelFailure
+    from snn_repro.nir_import import NIRImportError
     from snn_repro.schema import ConfigError
 
     return (ConfigError, DatasetNotFound, CorruptFile, CorruptCheckpoint, CheckpointMismatch, NonFiniteLoss, OSError,
-            KernelFailure)
+            KernelFailure, NIRImportError)
 
 
 CONFIG_ERROR_EXIT = 2

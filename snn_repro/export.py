@@ -200,6 +200,7 @@ def _for_nirtorch(graph):
     default Affine map leaves the bias at torch's random init (it sets ``weight.bias``)."""
     import nir
 
+    _refuse_nodes(graph, "nirtorch", (nir.Scale,), "nirtorch 2.6 nir_to_torch has no default map for Scale")
     _refuse_nodes(graph, "nirtorch", (nir.Affine,),
                   "nirtorch 2.6 nir_to_torch drops an Affine's bias (its default map sets weight.bias)")
     return graph

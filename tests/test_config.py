@@ -20,7 +20,8 @@ def options(group):
 
 # what an option needs of the other groups (the config check refuses it with the defaults otherwise)
 NEEDS = {"learning_rule=asf": ["arch.bias=false"],  # ASF-BP: bias-free synapses
-         "arch=map_shd": ["dataset=shd", "encoder=frames"], "arch=map_shd_small": ["dataset=shd", "encoder=frames"]}
+         "arch=map_shd": ["dataset=shd", "encoder=frames"], "arch=map_shd_small": ["dataset=shd", "encoder=frames"],
+         "arch=nir": ["arch.nir=model.nir"]}  # the graph file is read when the network is built
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS + ["dataset"] for o in options(g)])

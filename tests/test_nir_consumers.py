@@ -69,6 +69,16 @@ def test_the_default_dt_forms_differ_where_a_target_is_needed(ours):
         assert spikes.sum() < ref_spikes.sum() / 4, consumer
 
 
+@pytest.mark.parametrize("target", RUNS)
+def test_cached_aias_scale_is_refused_where_the_consumer_has_no_scale_node(target):
+    from tests.test_export import NEURONS, trained_looking
+
+    net = trained_looking(NEURONS["aia_cached"])
+    with pytest.raises(ExportError, match=rf"--target {target}: 2_neuron.scale \(Scale\): {target} [\d.]+ "):
+        for_target(net, (2, 8, 8), target)
+    to_nir(net, (2, 8, 8))  # the spec's form has it
+
+
 @pytest.mark.parametrize("model", list(nc.MODELS))
 def test_sinabs_is_refused_at_the_first_neuron(model):
     first = "2_neuron" if "MLP" in model else "1_neuron"

@@ -156,3 +156,13 @@ def test_the_import_command_says_what_is_wrong_in_one_line(tmp_path, capsys):
     assert main([str(path), str(tmp_path / "run"), "dataset=digits"]) == 1
     assert "the graph's input is [2, 8, 8] per step; dataset.input_shape gives [1, 8, 8]" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+
+
+def test_a_training_run_of_a_missing_graph_stops_with_one_line(cfg_factory, tmp_path):
+    from snn_repro.app import _error_line, _expected_errors
+    from snn_repro.train import build_module
+
+    with pytest.raises(NIRImportError) as e:
+        build_module(cfg_factory("arch=nir", f"arch.nir={tmp_path / 'gone.nir'}"))
+    assert isinstance(e.value, _expected_errors())  # the run reports it as one line, exit status 1
+    assert _error_line(e.value) == f"error: NIRImportError: arch.nir: {tmp_path / 'gone.nir'} is not a file"
