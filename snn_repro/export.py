@@ -161,7 +161,9 @@ def _sum_pools(graph, consumer: str):
             raise ExportError(f"--target {consumer}: {key} (AvgPool2d): padding {node.padding}; its sum pool "
                               f"ignores padding")
         area = float(np.prod(node.kernel_size))
-        graph.nodes[key] = nir.SumPool2d(kernel_size=node.kernel_size, stride=node.stride, padding=node.padding)
+        pool = nir.SumPool2d(kernel_size=node.kernel_size, stride=node.stride, padding=node.padding)
+        pool.input_type, pool.output_type = node.input_type, node.output_type  # the types check_types infers
+        graph.nodes[key] = pool
         after = successor[key]
         while isinstance(graph.nodes[after], nir.Flatten):
             after = successor[after]

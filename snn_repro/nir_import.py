@@ -5,7 +5,7 @@ The graph must be a chain from its input to its output (the form ``snn_repro.exp
 libraries export for feed-forward networks). Nodes map to arch ops, their weights copied:
     Affine -> linear (bias), Linear -> linear (no bias), Conv2d -> conv (dilation 1, groups 1, numeric padding),
     AvgPool2d -> avgpool (no padding), Flatten of a whole step -> flatten,
-    LIF / IF -> neuron: one Euler step of dt (the graph's ``metadata["dt"]``, else ``arch.dt``) of
+    LIF / IF -> neuron: one Euler step of dt (``arch.dt``, else the graph's ``metadata["dt"]``) of
         LIF  v += dt/tau (v_leak - v) + dt/tau r I      is   u_t = leak u_{t-1} + x_t   with
              leak = 1 - dt/tau,  u = v / g,  threshold = v_threshold / g,  g = dt r / tau  (the input gain)
         IF   v += dt r I                                 is   leak = 1,  g = dt r
@@ -92,7 +92,7 @@ def arch_of(graph, dt: float | None = None) -> tuple[tuple, list[dict], dict[int
     """(per-step input shape, arch layer specs, {layer index: the NIR node whose weights it takes})."""
     import nir
 
-    dt = graph.metadata.get("dt", dt) if graph.metadata else dt
+    dt = dt if dt is not None else (graph.metadata or {}).get("dt")
     chain = _chain(graph)
     shape = tuple(int(s) for s in next(iter(graph.nodes[chain[0]].input_type.values())))
     layers, weighted = [], {}

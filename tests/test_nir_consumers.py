@@ -54,6 +54,7 @@ def test_every_target_form_is_still_the_same_network_by_the_nir_spec(target, our
             graph = for_target(nc.model(model), nc.INPUT_SHAPE, target)
         except ExportError:
             continue
+        assert graph.check_types(), (target, model)  # nir's own type check
         out, spikes = simulate_nir(graph, X)
         for key, ref in ours[model][1].items():
             assert torch.equal(spikes[key], ref), (target, model, key)
