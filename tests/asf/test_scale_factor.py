@@ -78,8 +78,8 @@ def test_ema_value_uses_this_batch_before_its_backward(tmp_path):
     torch.manual_seed(5)
     sums = rule.simulate(net, module.encoder, x)
     with torch.no_grad():  # FI = W * FO_prev (eq. 8; the ops are linear)
-        fi = [net.layers[0].module(sums["input"]), net.layers[2].module(sums["FO", 0])]
-    want = torch.stack([0.6 * rule.batch_scale(fi[k], sums["FO", k], False) + 0.4 for k in range(2)])
+        fi = [net.layers[0].module(sums.input), net.layers[2].module(sums.counts[0])]
+    want = torch.stack([0.6 * rule.batch_scale(fi[k], sums.counts[k], False) + 0.4 for k in range(2)])
     rule.refresh_momentum = 0.6
     rule.train_scores(net, module.encoder, x, module.read)  # Direct coding: the same flows again
     assert torch.allclose(rule.scale, want)

@@ -1,8 +1,9 @@
 """One training step of a whole network, as the run trains it, against the reference path.
 
 The reference path: every neuron runs its loop over ``step`` in Python (no fused form, no kernel), nothing saved in
-compact form, plain autograd. A candidate: the same module, the same weights, batch and random draws, with the
-fused forms on one kernel backend and the learning rule's own settings (BPTT's ``compact_spikes`` included). Both
+compact form, ASF-BP's simulation as eq. 7 is written (``fast: false``), plain autograd. A candidate: the same
+module, the same weights, batch and random draws, with the fused forms on one kernel backend and the learning rule's
+own settings (BPTT's ``compact_spikes``, ASF-BP's ``fast`` included). Both
 run the LightningModule's own ``training_step`` (encoder, rule, readout, loss), then ``backward``.
 """
 from __future__ import annotations
@@ -52,10 +53,12 @@ def training_step(module, x, y, *, backend: str | None, seed: int = 1) -> Step:
     module.zero_grad(set_to_none=True)
     rule = module.rule
     reference = backend is None
-    saved = getattr(rule, "compact_spikes", None)
+    # the rule's speed switches (BPTT's compact_spikes, ASF's fast): off on the reference path
+    saved = {name: getattr(rule, name) for name in ("compact_spikes", "fast") if hasattr(rule, name)}
     try:
-        if reference and saved is not None:
-            rule.compact_spikes = False
+        if reference:
+            for name in saved:
+                setattr(rule, name, False)
         with contextlib.ExitStack() as stack:
             stack.enter_context(fused.kernel_backend("python" if reference else backend))
             if reference:
@@ -66,8 +69,8 @@ def training_step(module, x, y, *, backend: str | None, seed: int = 1) -> Step:
             loss = module.training_step((x, y), 0)
             loss.backward()
     finally:
-        if saved is not None:
-            rule.compact_spikes = saved
+        for name, value in saved.items():
+            setattr(rule, name, value)
     grads = {n: p.grad.detach().clone() for n, p in module.named_parameters() if p.grad is not None}
     return Step(loss.detach().clone(), grads)
 
