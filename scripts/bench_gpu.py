@@ -105,7 +105,7 @@ def spikingjelly_neuron(name: str, backend: str, device):
 
 
 def bench_neurons(args, device, shape, rows):
-    from snn_repro.neurons import fused
+    from snn_repro.neurons.backend import kernel_backend
 
     gen = torch.Generator(device=device).manual_seed(0)
     x = (torch.rand(shape, generator=gen, device=device) * 0.8).requires_grad_()
@@ -120,7 +120,7 @@ def bench_neurons(args, device, shape, rows):
     for name in FAMILIES:
         neuron = our_neuron(name, shape[2:], device)
         for label, backend in (("fused, kernels", "auto"), ("fused, Python loop", "python")):
-            with fused.kernel_backend(backend):
+            with kernel_backend(backend):
                 try:
                     s, mb = timed(fwd_bwd(neuron), device, args.reps)
                     rows.append({"section": "neuron", "what": f"snn_repro {label}", "case": name, "T": shape[0],

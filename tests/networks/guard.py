@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from omegaconf import open_dict
 
-from snn_repro.neurons import fused
+from snn_repro.neurons.backend import kernel_backend, reference_steps
 from snn_repro.neurons.base import Neuron
 from snn_repro.schema import ConfigError
 from snn_repro.train import build_module
@@ -60,9 +60,9 @@ def training_step(module, x, y, *, backend: str | None, seed: int = 1) -> Step:
             for name in saved:
                 setattr(rule, name, False)
         with contextlib.ExitStack() as stack:
-            stack.enter_context(fused.kernel_backend("python" if reference else backend))
+            stack.enter_context(kernel_backend("python" if reference else backend))
             if reference:
-                stack.enter_context(fused.reference_steps())
+                stack.enter_context(reference_steps())
             stack.enter_context(warnings.catch_warnings())
             warnings.simplefilter("ignore")  # self.log outside a Trainer
             torch.manual_seed(seed)  # the encoder's and dropout's draws, the same for every path
@@ -82,7 +82,7 @@ def neuron_outputs(module, x, seed: int = 1) -> dict[str, torch.Tensor]:
     hooks = [layer.register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o.clone()))
              for name, layer in module.net.named_modules() if isinstance(layer, Neuron)]
     try:
-        with fused.kernel_backend("python"), fused.reference_steps():
+        with kernel_backend("python"), reference_steps():
             torch.manual_seed(seed)
             module.net(module.encoder(module.as_float(x)))
     finally:
