@@ -15,7 +15,7 @@ def test_every_configured_neuron_class_is_benchmarked():
     configured = {OmegaConf.load(p)._target_ for p in (ROOT / "conf" / "neuron").glob("*.yaml")}
     built = {name: build_neuron(name, (3, 4, 4)) for name in FAMILIES}
     classes = {f"{type(n).__module__}.{type(n).__name__}" for n in built.values()}
-    exported = {"snn_repro.neurons.LIF": "snn_repro.neurons.lif.LIF", "snn_repro.neurons.IF": "snn_repro.neurons.lif.IF"}
+    exported = {f"snn_repro.neurons.{c}": f"snn_repro.neurons.lif.{c}" for c in ("LIF", "IF")}  # re-exported names
     assert {exported.get(t, t) for t in configured} <= classes
 
 

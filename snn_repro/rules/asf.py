@@ -1,19 +1,22 @@
 """ASF-BP: backpropagation through the accumulated spiking flow (Wu et al., AAAI 2021).
 
-Algorithm 1 (one training step) and the equations it uses, in the paper's notation; a *stage* n is the ops W^n
-between two neuron layers and the neuron layer LIF^n they feed:
+Algorithm 1 (one training step), in the paper's notation; a *stage* n is the ops W^n between two neuron layers and
+the neuron layer it feeds (IF/LIF, eq. 3: u^n_t = l * u^n_{t-1} * (1 - o^n_{t-1}) + x^n_t, o^n_t = 1[u^n_t > Vth]):
 
-    1. simulate T steps without autograd (eq. 7), summing per stage the spike count and per ``Flows``:
-           u^n_t = l * u^n_{t-1} * (1 - o^n_{t-1}) + W^n o^{n-1}_t,   o^n_t = 1[u^n_t > Vth],   FO^n = sum_t o^n_t
-    2. one differentiable pass of the equivalent network (``equivalent``):
-           FI^n = W^n FO^{n-1}                                   (eq. 8: the ops are linear)
-           value of layer n's output: FO^n                        (eq. 9)
-           d FO^n / d FI^n = S^n * 1[FI^n > 0]                    (eq. 10-11, the mask as in the reference code)
-       the output layer never fires: scores = W_out FO^last / (Vth * T) (the configured ``readout: membrane``)
-    3. scale factors (eq. 12), refreshed on the batches the ScaleFactorRefresh callback picks (``refresh_momentum``):
-           S^n_batch = sum(FO^n[m]) / sum(FI^n[m]),  m = FI^n >= FO^n (reference code; ``mask: false``: no mask, the
-           paper), no mask for spiking pools; 1 where sum(FI) < eps.  S^n <- m * S^n_batch + (1 - m) * S^n.
-       They live in the ``scale`` buffer, so checkpoints keep them; under DDP the sums run over the global batch.
+    Forward (lines 2-10), ``simulate``: T steps without autograd, time-outermost; per stage the spiking flow
+        FO^n = sum_t o^n_t                                         (eq. 7)
+      and the output layer's membrane sum (it never fires). FI^n = sum_t x^n_t (eq. 7) is not summed: the ops are
+      linear, so FI^n = W^n FO^{n-1} (eq. 8), which the equivalent pass computes anyway.
+    CalculateScale (lines 11-13), ``update_scale``: one factor per layer (eq. 12),
+        S^n = sum(FO^n[m]) / sum(FI^n[m]),  m = FI^n >= FO^n (the reference code's mask; ``mask: false``: the paper,
+      no mask; spiking pools: no mask), 1 where sum(FI) < eps; S^n <- a * S^n_batch + (1 - a) * S^n, a the
+      ``refresh_momentum`` (0.6) on the batches the ScaleFactorRefresh callback picks, frozen otherwise. The ``scale`` buffer holds it,
+      so checkpoints keep it; under DDP the sums run over the global batch.
+    Loss (line 14): scores = FI^N / (Vth * T) (eq. 6; the configured ``readout: membrane``).
+    Backward (lines 15-21), ``equivalent``: one differentiable pass of the equivalent network, z^n = W^n FO^{n-1}
+      with value FO^n and d FO^n / d FI^n = S^n * 1[FI^n > 0] (eq. 10-11; the mask 1[FI > 0] as in the reference
+      code), so autograd gives dL/dFO^n = sum_j dL/dFO^{n+1}_j S^{n+1} w^{n+1}_j (eq. 10) and
+      dL/dw^n = dL/dFO^n S^n FO^{n-1} (eq. 11).
 
 ``simulate`` here is eq. 7 as written, each neuron's own ``step``; ``fast: true`` (the default) runs
 ``snn_repro.rules.asf_fast.simulate_fast`` instead, its speed path with the same sums (tests/asf/test_asf_fast.py).
@@ -213,7 +216,7 @@ class ASF(nn.Module, LearningRule):
                 maxpool[key] = _add(maxpool.get(key), h)
         return h
 
-    # --- the equivalent network (eq. 8-11) -------------------------------------------------------
+    # --- the equivalent network (eq. 8, 10, 11) -------------------------------------------------------
     def _equivalent_ops(self, stage: Stage, z: torch.Tensor, sums: Flows, maxpool_value: str) -> torch.Tensor:
         for key, m in stage.ops:
             if key in sums.pooled:  # the fast path's sum of this pooling's output: pool(FO) exactly
@@ -245,7 +248,7 @@ class ASF(nn.Module, LearningRule):
             fi = self.flows_in(stage, z, fo_prev, sums)
             if refresh_momentum is not None:
                 self.update_scale(n, fi, sums.counts[n], refresh_momentum)
-            # value: the count FO^n (eq. 9); gradient: S^n * 1[FI^n > 0] (eq. 10-11). A stage without FO^n (the fast
+            # value: the count FO^n (eq. 7); gradient: S^n * 1[FI^n > 0] (eq. 10-11). A stage without FO^n (the fast
             # path's pooled stage) takes FI^n as its value: nothing reads it, the next pooling has its own sum.
             fo = sums.counts[n] if sums.counts[n] is not None else fi
             z = _StraightThrough.apply(z, fo, _compare(torch.gt, fi, 0).mul_(self.scale[n]))
