@@ -38,7 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path(sys.argv[sys.argv.index("--package-root") + 1]) if "--package-root" in sys.argv else ROOT
 sys.path.insert(0, str(PACKAGE))
 
-from snn_repro.data import fixtures as fx  # noqa: E402
+import importlib.util  # noqa: E402
+
+# the dataset writers of this tree's tests (a baseline revision's tree may have them elsewhere), by path
+_spec = importlib.util.spec_from_file_location("dataset_fixtures", ROOT / "tests" / "data" / "fixtures.py")
+fx = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fx)
 from snn_repro.data.registry import get_loader  # noqa: E402
 from snn_repro.results import git_commit, write_atomic  # noqa: E402
 

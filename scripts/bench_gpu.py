@@ -34,7 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-FAMILIES = ["IF", "LIF", "BPSA", "BPSA+BPTA", "AIA", "CachedAIA", "PLIF", "MAP-SSP", "MAP-MSP", "MAP-SFA"]
+from scripts.bench_families import FAMILIES, build_neuron  # noqa: E402
+
 PEERS = ("IF", "LIF", "PLIF")  # families with a spikingjelly counterpart
 
 
@@ -65,23 +66,7 @@ def timed(fn, device: str, reps: int) -> tuple[float, float | None]:
 
 
 def our_neuron(name: str, step_shape, device):
-    from snn_repro.neurons import IF, LIF
-    from snn_repro.neurons.aia import AIA, CachedAIA
-    from snn_repro.neurons.bpsa import BPSA
-    from snn_repro.neurons.map import MAPNeuron
-    from snn_repro.neurons.plif import PLIF
-
-    make = {"IF": lambda: IF(surrogate="sigmoid", alpha=4.0), "LIF": lambda: LIF(leak=0.99, surrogate="sigmoid", alpha=4.0),
-            "BPSA": lambda: BPSA(), "BPSA+BPTA": lambda: BPSA(residual=0.2), "AIA": lambda: AIA(),
-            "CachedAIA": lambda: CachedAIA(),
-            "PLIF": lambda: PLIF(init_tau=2.0, decay_input=True, surrogate="sigmoid", alpha=4.0),
-            "MAP-SSP": lambda: MAPNeuron(pattern="ssp", size=step_shape, threshold=1.0),
-            "MAP-MSP": lambda: MAPNeuron(pattern="linear", size=step_shape, threshold=1.0),
-            "MAP-SFA": lambda: MAPNeuron(pattern="sfa", size=step_shape, threshold=1.0)}
-    n = make[name]()
-    if name == "CachedAIA":
-        n.build(step_shape)
-    return n.to(device)
+    return build_neuron(name, step_shape).to(device)
 
 
 def spikingjelly_neuron(name: str, backend: str, device):
@@ -105,7 +90,7 @@ def spikingjelly_neuron(name: str, backend: str, device):
 
 
 def bench_neurons(args, device, shape, rows):
-    from snn_repro.neurons import fused
+    from snn_repro.neurons.backend import kernel_backend
 
     gen = torch.Generator(device=device).manual_seed(0)
     x = (torch.rand(shape, generator=gen, device=device) * 0.8).requires_grad_()
@@ -120,7 +105,7 @@ def bench_neurons(args, device, shape, rows):
     for name in FAMILIES:
         neuron = our_neuron(name, shape[2:], device)
         for label, backend in (("fused, kernels", "auto"), ("fused, Python loop", "python")):
-            with fused.kernel_backend(backend):
+            with kernel_backend(backend):
                 try:
                     s, mb = timed(fwd_bwd(neuron), device, args.reps)
                     rows.append({"section": "neuron", "what": f"snn_repro {label}", "case": name, "T": shape[0],
@@ -209,7 +194,7 @@ def bench_loader(args, device, rows):
     from omegaconf import OmegaConf
     from torch.utils.data import DataLoader
 
-    from snn_repro.data import fixtures as fx
+    from tests.data import fixtures as fx
     from snn_repro.data.registry import get_loader
 
     with tempfile.TemporaryDirectory(prefix="bench_gpu_") as tmp:

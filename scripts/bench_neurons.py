@@ -44,6 +44,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from scripts.bench_families import FAMILIES, build_neuron  # noqa: E402
+
 CSV_COLUMNS = ["impl", "neuron", "T", "fwd_s", "bwd_s", "peak_mb", "limit_s"]
 # Bytes per element and step that a fused layer must move at least, forward + backward, all float32 except where
 # said: read x, write the spikes, write and re-read what the backward needs (u_t), read dL/ds, write dL/dx = 24;
@@ -110,44 +113,11 @@ def _cold_then_steady(run_once, max_runs: int) -> dict:
             "cold_faults": cold["faults"], "cold_sys_s": cold["sys_s"]}
 
 
-def _our_neuron(name: str, step_shape):
-    from snn_repro.neurons import IF, LIF
-
-    if name == "LIF":
-        return LIF(threshold=1.0, leak=0.99, surrogate="sigmoid", alpha=4.0)
-    if name == "IF":
-        return IF(threshold=1.0, surrogate="sigmoid", alpha=4.0)
-    if name.startswith("BPSA"):
-        from snn_repro.neurons.bpsa import BPSA
-
-        return BPSA(threshold=0.5, decay=0.9, residual=0.2 if "BPTA" in name else 0.0)
-    if name == "AIA":
-        from snn_repro.neurons.aia import AIA
-
-        return AIA(threshold=1.0, leak=0.5)
-    if name == "CachedAIA":
-        from snn_repro.neurons.aia import CachedAIA
-
-        n = CachedAIA(threshold=1.0, leak=0.5)
-        n.build(step_shape)
-        return n
-    if name == "PLIF":
-        from snn_repro.neurons.plif import PLIF
-
-        return PLIF(threshold=1.0, init_tau=2.0, decay_input=True, surrogate="sigmoid", alpha=4.0)
-    if name.startswith("MAP-"):
-        from snn_repro.neurons.map import MAPNeuron
-
-        pattern = {"MAP-SSP": "ssp", "MAP-MSP": "linear", "MAP-SFA": "sfa"}[name]
-        return MAPNeuron(pattern=pattern, size=step_shape, threshold=1.0)
-    raise ValueError(name)
-
-
 def _neuron_runner(impl: str, name: str, step_shape):
     import torch
 
     if impl in (OURS_FUSED, OURS_STEPS):
-        neuron = _our_neuron(name, step_shape)
+        neuron = build_neuron(name, step_shape)
         neuron.fused = impl == OURS_FUSED
         return neuron
     if impl == SJ:
@@ -308,7 +278,7 @@ GROWTH_TAG = " [growth]"  # impl suffix of part 3's rows in the CSV
 GROWTH_BEGIN, GROWTH_END = "<!-- growth:begin -->", "<!-- growth:end -->"
 PROV_BEGIN, PROV_END = "<!-- provenance:begin -->", "<!-- provenance:end -->"
 GROWTH_IMPLS = {"fused": OURS_FUSED, "steps": OURS_STEPS, "spikingjelly": SJ, "snntorch": SNNTORCH}
-NEURONS = ["LIF", "IF", "BPSA", "BPSA+BPTA", "AIA", "CachedAIA", "PLIF", "MAP-SSP", "MAP-MSP", "MAP-SFA"]
+NEURONS = list(FAMILIES)
 PEERS = {"LIF": [SJ, SNNTORCH], "IF": [SJ], "PLIF": [SJ]}
 
 

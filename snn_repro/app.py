@@ -8,7 +8,6 @@ ones and a non-zero exit status.
 from __future__ import annotations
 
 import difflib
-import errno
 import logging
 import os
 import signal
@@ -16,39 +15,17 @@ import sys
 import tempfile
 import time
 import traceback
-import warnings
 from pathlib import Path
 
 import hydra
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from snn_repro.results import ROOT
-
-OmegaConf.register_new_resolver("snn_root", lambda: str(ROOT), replace=True)
-
-
-def _gpus(accelerator: str, devices) -> int:
-    """GPUs per node that a SLURM job needs for ``trainer.accelerator`` and ``trainer.devices`` (slurm.yaml)."""
-    if str(accelerator) == "cpu":
-        return 0
-    return len(devices) if isinstance(devices, (list, tuple)) else int(devices)
-
-
-OmegaConf.register_new_resolver("snn_gpus", _gpus, replace=True)
-
-
-# steps of a fixed simulated duration at a given step length (both in ms): `T: ${snn_steps:300,${dataset.framing.value}}`
-OmegaConf.register_new_resolver("snn_steps", lambda total, step: int(round(float(total) / float(step))), replace=True)
-# a deprecation inside Lightning itself, not actionable by users
-warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-
-
-def _is_multirun() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+from snn_repro.runtime import error_line as _error_line
+from snn_repro.runtime import expected_errors as _expected_errors
+from snn_repro.runtime import is_multirun as _is_multirun
+from snn_repro.runtime import root_cause
 
 
 def _job_name() -> str:
@@ -60,53 +37,9 @@ def _job_name() -> str:
         return "job"
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    from snn_repro.callbacks.resume import CheckpointMismatch, CorruptCheckpoint
-    from snn_repro.data.errors import CorruptFile, DatasetNotFound
-    from snn_repro.module import NonFiniteLoss
-    from snn_repro.neurons.kernels_triton import KernelFailure
-    from snn_repro.nir_import import NIRImportError
-    from snn_repro.schema import ConfigError
-
-    return (ConfigError, DatasetNotFound, CorruptFile, CorruptCheckpoint, CheckpointMismatch, NonFiniteLoss, OSError,
-            KernelFailure, NIRImportError)
-
-
 CONFIG_ERROR_EXIT = 2
 _failures: list[str] = []  # jobs of this process's multirun that failed (one line each)
 _jobs = [0]
-
-
-def root_cause(e: BaseException) -> BaseException:
-    """The error a run reports from an exception chain: the outermost of our own expected errors (a CorruptFile
-    naming the file, not the OSError or EOFError it wraps), else the innermost (Hydra's InstantiationException
-    wraps the real error)."""
-    chain, seen = [e], {id(e)}
-    while True:
-        inner = chain[-1].__cause__ or (None if chain[-1].__suppress_context__ else chain[-1].__context__)
-        if inner is None or id(inner) in seen:
-            break
-        seen.add(id(inner))
-        chain.append(inner)
-    from snn_repro.schema import ConfigError
-
-    # a ConfigError is matched before _expected_errors, which imports Lightning (a config error costs a second)
-    return next((c for c in chain if isinstance(c, ConfigError) or isinstance(c, _expected_errors())), chain[-1])
-
-
-def _error_line(e: BaseException) -> str:
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS):
-        where = f" {e.filename}" if e.filename else ""
-        return f"error: cannot write{where}: {e.strerror} ({errno.errorcode.get(e.errno, e.errno)})"
-    text = str(e)
-    if "\nOriginal Traceback" in text:  # re-raised from a DataLoader worker: the worker's own error is its last line
-        last = [line for line in text.splitlines() if line.strip()][-1]
-        name, _, message = last.partition(": ")
-        return f"error: {name.rsplit('.', 1)[-1]}: {message} (in a data loader worker)"
-    cause = e.__cause__
-    if cause is not None and str(cause) and str(cause).splitlines()[0] not in text:  # the file first, then why
-        text += f" ({type(cause).__name__}: {str(cause).splitlines()[0]})"
-    return f"error: {type(e).__name__}: {text}"
 
 
 class CheckOutputDir(Callback):

@@ -2,7 +2,8 @@
 
 Left out: where files live (paths, and any value built from them), logging, tags and metadata, the table that
 asked for the run, where to resume from and how often to checkpoint, progress-bar / summary switches, and the
-number of loader workers (the data order and augmentation do not depend on it: snn_repro/datamodule.py).
+number of loader workers (the data order and augmentation do not depend on it: snn_repro/datamodule.py), and
+ASF-BP's choice of simulation code (``learning_rule.fast``: the same sums bit for bit, tests/asf/test_asf_fast.py).
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ IGNORED_TOP_LEVEL = ("paths", "hydra", "logger", "tags", "meta", "table", "ckpt_
 IGNORED_KEYS = ("trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.default_root_dir",
                 "trainer.log_every_n_steps", "dataset.root", "dataset.cache_dir", "dataset.num_workers",
                 "callbacks.resume",  # how often to checkpoint does not change the numbers (tests/resume)
-                "callbacks.neurobench", "callbacks.plots")  # they only read the test pass and draw
+                "callbacks.neurobench", "callbacks.plots",  # they only read the test pass and draw
+                "learning_rule.fast")  # ASF-BP's speed path or eq. 7 as written: the same sums
 PATH_MARKERS = ("${paths.", "${hydra:", "${oc.env:")
 
 

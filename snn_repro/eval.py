@@ -165,7 +165,7 @@ def apply_overrides(cfg: DictConfig, overrides: list[str], source: dict | None =
         from hydra import compose, initialize_config_dir
         from hydra.core.global_hydra import GlobalHydra
 
-        import snn_repro.app  # noqa: F401  registers ${snn_root:}
+        import snn_repro.runtime  # noqa: F401  registers ${snn_root:}
         GlobalHydra.instance().clear()
         try:
             with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -207,7 +207,7 @@ def record_name(ckpt: Path, dataset: str, split: str, overrides: list[str]) -> s
 def _resolved(cfg: DictConfig, output_dir: Path) -> DictConfig:
     """``cfg`` with every interpolation resolved (a stored config has none left; a group option brought in by an
     override may refer to ${paths...})."""
-    import snn_repro.app  # noqa: F401
+    import snn_repro.runtime  # noqa: F401  registers the resolvers
 
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
@@ -344,14 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import logging
 
-    from snn_repro.app import _error_line, _expected_errors
+    from snn_repro.runtime import error_line, expected_errors
 
     for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)  # start-up notices: the one line below says it all
     try:
         evaluate(args.path, args.overrides, args.ckpt, args.split, args.out)
-    except (EvalError, *_expected_errors()) as e:
-        print(_error_line(e) if not isinstance(e, EvalError) else f"error: {e}", file=sys.stderr)
+    except (EvalError, *expected_errors()) as e:
+        print(error_line(e) if not isinstance(e, EvalError) else f"error: {e}", file=sys.stderr)
         return 1
     return 0
 

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable
+from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torchmetrics.classification import MulticlassAccuracy
 
-from snn_repro.encoders import Encoder
-from snn_repro.network import SpikingNetwork
+from snn_repro.network import build_network
+from snn_repro.nir_network import network_from_nir
 from snn_repro.readout import loss_fn, readout
-from snn_repro.rules.base import LearningRule
 from snn_repro.schedules import build_scheduler
 
 
@@ -89,17 +90,28 @@ def evaluation_draws(seed: int, data_split: str, rank: int, batch_idx: int, devi
 
 
 class SNNModule(L.LightningModule):
-    def __init__(self, net: SpikingNetwork, encoder: Encoder, rule: LearningRule, num_classes: int,
-                 readout_mode: str, loss: dict, optimizer: Callable[..., torch.optim.Optimizer],
-                 scheduler: dict):
+    def __init__(self, config: dict):
+        """The module of a run config (composed; resolved where it resolves): network, learning rule, encoder,
+        readout, loss, optimizer and scheduler, built in that order. The config is the module's one hyperparameter,
+        so Lightning's own ``SNNModule.load_from_checkpoint(path)`` rebuilds it (snn_repro.eval adds overrides)."""
         super().__init__()
-        self.net, self.encoder, self.rule = net, encoder, rule
-        self.readout_mode, self.loss_cfg = readout_mode, dict(loss)
-        self.optimizer_factory, self.scheduler_cfg = optimizer, dict(scheduler)
+        self.save_hyperparameters("config", logger=False)  # the loggers get the config from snn_repro.train
+        cfg = OmegaConf.create(config)
+        if cfg.arch.get("nir"):  # arch=nir: the layers and weights of a NIR graph
+            self.net = network_from_nir(cfg.arch.nir, cfg.neuron, cfg.dataset.input_shape, cfg.fold_time,
+                                        cfg.arch.get("dt"))
+        else:
+            self.net = build_network(cfg.arch, cfg.neuron, cfg.dataset.input_shape, fold_time=cfg.fold_time)
+        self.rule = instantiate(cfg.learning_rule)
+        if hasattr(self.rule, "attach"):  # rules that keep per-layer state (ASF scale factors) hook into the network
+            self.rule.attach(self.net)
+        self.encoder = instantiate(cfg.encoder)
+        self.readout_mode, self.loss_cfg = cfg.readout, OmegaConf.to_container(cfg.loss)
+        self.optimizer_factory, self.scheduler_cfg = instantiate(cfg.optimizer), OmegaConf.to_container(cfg.scheduler)
         self.metrics = torch.nn.ModuleDict({
-            split + "_": MulticlassAccuracy(num_classes, average="micro") for split in EVAL_SPLITS
+            split + "_": MulticlassAccuracy(cfg.dataset.num_classes, average="micro") for split in EVAL_SPLITS
         })  # "train" etc. clash with nn.Module attributes inside a ModuleDict
-        self.config: dict | None = None  # the resolved run config (set by build_module), saved in checkpoints
+        self.config = config  # the run config, also saved in checkpoints as snn_repro_config (read by snn_repro.eval)
         # the same before resolution: which keys follow which (encoder.T: ${dataset.T}), for eval's overrides
         self.config_source: dict | None = None
         self.test_data_split = "test"  # what the test loop reads (snn_repro.eval can point it at val)
@@ -127,19 +139,9 @@ class SNNModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.check_finite()  # never a checkpoint of weights that a non-finite loss has reached
         check_finite_weights(self, self.current_epoch, self.global_step)
-        if self.config is not None:  # what load_from_checkpoint rebuilds the module from
-            checkpoint["snn_repro_config"] = self.config
+        checkpoint["snn_repro_config"] = self.config
         if self.config_source is not None:
             checkpoint["snn_repro_config_source"] = self.config_source
-
-    @classmethod
-    def load_from_checkpoint(cls, checkpoint_path, map_location=None, strict: bool = True, **overrides):
-        """The module rebuilt from the config stored with the checkpoint (or beside it in its run directory),
-        weights loaded; ``overrides`` are ``key=value`` strings applied to that config (see snn_repro.eval)."""
-        from snn_repro.eval import load_module
-
-        return load_module(checkpoint_path, overrides=[f"{k}={v}" for k, v in overrides.items()],
-                           map_location=map_location, strict=strict)
 
     def read(self, out_seq: torch.Tensor) -> torch.Tensor:
         return readout(out_seq, self.readout_mode, self.encoder.time_steps, self.net.threshold)

@@ -188,10 +188,6 @@ def build_network(arch: DictConfig | dict, neuron: DictConfig | dict, input_shap
     """
     load_op_modules()
     arch = OmegaConf.to_container(arch, resolve=True) if isinstance(arch, DictConfig) else dict(arch)
-    if arch.get("nir"):  # arch=nir: the layers and weights of a NIR graph (snn_repro/nir_import.py)
-        from snn_repro.nir_import import network_from_nir
-
-        return network_from_nir(arch["nir"], neuron, input_shape, fold_time, arch.get("dt"))
     shape = tuple(input_shape)
     layers, names = [], []
     probe = torch.zeros(1, *shape)

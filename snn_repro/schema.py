@@ -141,7 +141,7 @@ RANGES = {
     "scheduler.warmup_epochs": (0, None, True, None),
     "learning_rule.time_block": (1, None, True, None),  # ASF-BP: simulated steps per launch
 }
-# environment variables that choose how the program runs, and their values (snn_repro/neurons/fused.py,
+# environment variables that choose how the program runs, and their values (snn_repro/neurons/backend.py,
 # snn_repro/neurons/kernels_cpu.py)
 ENVIRONMENT = {"SNN_REPRO_NEURON_KERNELS": ("auto", "python", "cpu", "triton"), "SNN_REPRO_CPU_KERNELS": ("0", "1")}
 FRAME_ENCODERS = {"Frames"}

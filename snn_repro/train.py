@@ -23,7 +23,6 @@ from snn_repro.callbacks.resume import (AtomicCheckpointIO, CheckpointMismatch, 
 from snn_repro.datamodule import SNNDataModule
 from snn_repro.distributed import launch_rank, per_rank_batch
 from snn_repro.module import SNNModule
-from snn_repro.network import build_network
 from snn_repro.plots import RunPlots
 from snn_repro.confighash import config_hash
 from snn_repro.schema import ConfigError, validate
@@ -40,17 +39,11 @@ def _best_checkpoint(trainer: L.Trainer, monitor: str) -> str | None:
 
 
 def build_module(cfg: DictConfig) -> SNNModule:
-    net = build_network(cfg.arch, cfg.neuron, cfg.dataset.input_shape, fold_time=cfg.fold_time)
-    rule = instantiate(cfg.learning_rule)
-    if hasattr(rule, "attach"):  # rules that keep per-layer state (ASF scale factors) hook into the network
-        rule.attach(net)
-    module = SNNModule(net, instantiate(cfg.encoder), rule, cfg.dataset.num_classes, cfg.readout,
-                       OmegaConf.to_container(cfg.loss), instantiate(cfg.optimizer),
-                       OmegaConf.to_container(cfg.scheduler))
     try:
-        module.config = OmegaConf.to_container(cfg, resolve=True)
+        config = OmegaConf.to_container(cfg, resolve=True)
     except InterpolationResolutionError:  # composed outside a Hydra run (${hydra:...} unset): keep it as written
-        module.config = OmegaConf.to_container(cfg)
+        config = OmegaConf.to_container(cfg)
+    module = SNNModule(config)
     module.config_source = OmegaConf.to_container(cfg, resolve=False)
     return module
 
@@ -202,10 +195,10 @@ def _check_distributed(cfg: DictConfig, trainer: L.Trainer) -> None:
     """The global batch divides over the ranks; a sweep does not start DDP processes itself (Lightning's launcher
     would re-run the whole sweep command in each of them): there each job is its own set of SLURM tasks."""
     per_rank_batch(int(cfg.dataset.batch_size), trainer.world_size)
-    from snn_repro.app import _is_multirun
+    from snn_repro.runtime import is_multirun
 
     env = trainer.strategy.cluster_environment if hasattr(trainer.strategy, "cluster_environment") else None
-    if _is_multirun() and trainer.world_size > 1 and env is not None and not env.creates_processes_externally:
+    if is_multirun() and trainer.world_size > 1 and env is not None and not env.creates_processes_externally:
         raise ConfigError("trainer.devices: a multirun (-m, table sweeps) with DDP needs one set of processes per job: "
                           "use hydra/launcher=slurm (one SLURM task per device) or run each job on its own")
 

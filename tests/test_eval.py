@@ -134,7 +134,8 @@ def test_load_and_load_from_checkpoint_rebuild_the_trained_module(run_dir):
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)
     loaded = snn_repro.load(run_dir)
-    again = SNNModule.load_from_checkpoint(ckpt)
+    again = SNNModule.load_from_checkpoint(ckpt)  # Lightning's own: SNNModule(**hyper_parameters), then the weights
+    assert saved["hyper_parameters"] == {"config": saved["snn_repro_config"]}
     assert not loaded.training
     for module in (loaded, again):
         state = module.state_dict()

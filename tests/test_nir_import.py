@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from snn_repro.export import to_nir
-from snn_repro.nir_import import NIRImportError, arch_of, main, network_from_nir, write_run
+from snn_repro.nir_import import main, write_run
+from snn_repro.nir_network import NIRImportError, arch_of, network_from_nir
 from tests import nir_consumers as nc
 from tests.nir_oracle import simulate_nir
 from tests.test_export import NEURONS, trained_looking

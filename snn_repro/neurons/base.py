@@ -16,11 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from snn_repro.neurons import backend
 from snn_repro.neurons.saved_spikes import mark_binary_spikes
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
-#: False within ``snn_repro.neurons.fused.reference_steps()``: every neuron runs its loop over ``step``
-fused_enabled = True
 
 
 def full_precision(x: torch.Tensor) -> torch.Tensor:
@@ -44,9 +43,7 @@ class Neuron(nn.Module):
     def __init__(self):
         super().__init__()
         # build or load the compiled kernels now, not inside a torch.compile trace of the first forward
-        from snn_repro.neurons.fused import prepare_kernels  # lazy: fused imports this module
-
-        prepare_kernels()
+        backend.prepare_kernels()
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -73,7 +70,7 @@ class Neuron(nn.Module):
         """
         x_seq = full_precision(x_seq)
         with torch.autocast(x_seq.device.type, enabled=False):
-            if fused_enabled and self.fused and self.fused_sequence is not None:
+            if backend.fused_enabled and self.fused and self.fused_sequence is not None:
                 out, state = self.fused_sequence(x_seq, state)
                 if self.binary_spikes:
                     mark_binary_spikes(out)

@@ -17,77 +17,19 @@ step at a time with autograd (the step's own graph, so the same gradient), freei
 """
 from __future__ import annotations
 
-import contextlib
-import os
 from typing import Any
 
 import torch
 
-from snn_repro.neurons import base
+from snn_repro.neurons import backend
+from snn_repro.neurons.backend import kernel_for
 from snn_repro.neurons.base import Neuron
-from snn_repro.neurons.surrogate import SURROGATE_GRADS
-from snn_repro.schema import ENVIRONMENT
+from snn_repro.neurons.surrogate import SURROGATE_CODES, SURROGATE_GRADS
 
 
 def fused_form(neuron: Neuron):
     """The neuron's fused sequence form as ``fn(x_seq, state) -> (spikes, state)``, or None (reference loop)."""
-    return neuron.fused_sequence if base.fused_enabled and neuron.fused and neuron.fused_sequence else None
-
-
-@contextlib.contextmanager
-def reference_steps():
-    """Within this block every neuron runs its reference loop over ``step`` (for comparisons and benchmarks)."""
-    previous, base.fused_enabled = base.fused_enabled, False
-    try:
-        yield
-    finally:
-        base.fused_enabled = previous
-
-
-# --- where the loop over T runs -------------------------------------------------------------------------------------
-# "auto": the CPU kernels for CPU tensors, Triton for CUDA tensors (when each is there), else Python;
-# "python" / "cpu" / "triton" force one (tests and benchmarks; "triton" on CPU tensors needs TRITON_INTERPRET=1).
-BACKENDS = ENVIRONMENT["SNN_REPRO_NEURON_KERNELS"]
-_backend = os.environ.get("SNN_REPRO_NEURON_KERNELS", "auto")
-
-
-@contextlib.contextmanager
-def kernel_backend(name: str):
-    global _backend
-    if name not in BACKENDS:
-        raise ValueError(f"unknown neuron kernel backend {name!r}; known: {', '.join(BACKENDS)}")
-    previous, _backend = _backend, name
-    try:
-        yield
-    finally:
-        _backend = previous
-
-
-def kernel_for(x: torch.Tensor):
-    """The kernel namespace for a sequence ``x`` (ops ``lif_forward`` ...), or None for the Python loop. The
-    kernels take and give float32 (the state is float32 whatever the input dtype): half inputs are cast."""
-    if _backend == "python" or x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
-        return None
-    if _backend == "triton" or (_backend == "auto" and x.is_cuda):
-        from snn_repro.neurons import kernels_triton
-
-        return kernels_triton if kernels_triton.available() else None
-    if x.device.type == "cpu":
-        from snn_repro.neurons import kernels_cpu
-
-        return torch.ops.snn_cpu if kernels_cpu.available() else None
-    return None
-
-
-def prepare_kernels() -> None:
-    """Build or load the CPU kernels (once per process) unless the backend is forced to Python."""
-    if _backend not in BACKENDS:  # the program's config check names it first; this is for library use
-        raise ValueError(f"SNN_REPRO_NEURON_KERNELS={_backend!r}: unknown neuron kernel backend; known: "
-                         f"{', '.join(BACKENDS)}")
-    if _backend in ("auto", "cpu"):
-        from snn_repro.neurons import kernels_cpu
-
-        kernels_cpu.available()
+    return neuron.fused_sequence if backend.fused_enabled and neuron.fused and neuron.fused_sequence else None
 
 
 def f32(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -158,7 +100,6 @@ class LIFSequence(torch.autograd.Function):
         return (g_x, (g_s0 if has_s0 else None), g_scale, None, None, None, None, None, None, None)
 
 
-SURROGATE_CODES = {"rectangular": 0, "sigmoid": 1, "atan": 2}  # the kernels' numbering
 
 
 def _lif_forward_python(x_seq, s0, scale, threshold, leak, strict, alpha, codes):

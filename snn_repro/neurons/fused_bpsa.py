@@ -11,7 +11,8 @@ from typing import Any
 
 import torch
 
-from snn_repro.neurons.fused import f32, kernel_for
+from snn_repro.neurons.backend import kernel_for
+from snn_repro.neurons.fused import f32
 
 
 class BPSASequence(torch.autograd.Function):

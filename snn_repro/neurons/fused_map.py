@@ -1,6 +1,6 @@
 """Sequence form of the MAP-SNN neurons (snn_repro/neurons/map.py).
 
-With a compiled kernel (``fused.kernel_for``): one Function whose forward saves m_t, the potential after
+With a compiled kernel (``backend.kernel_for``): one Function whose forward saves m_t, the potential after
 integration (float32), and whose backward is written out (straight-through ds/dn* = [m > 0], g_u the gradient
 arriving at u_t, v, q, d the clamped Vth, q and decay of each neuron):
     g_reset = -g_u d ;  g_n = [m > 0] (g_s + g_reset dreset/ds)
@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-from snn_repro.neurons.fused import f32, kernel_for, step_recompute_sequence
+from snn_repro.neurons.backend import kernel_for
+from snn_repro.neurons.fused import f32, step_recompute_sequence
 
 PATTERN_CODES = {"ssp": 0, "linear": 1, "sfa": 2}  # the kernels' numbering
 

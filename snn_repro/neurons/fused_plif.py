@@ -1,6 +1,6 @@
 """Sequence forms of the PLIF neuron (snn_repro/neurons/plif.py).
 
-With a compiled kernel (``fused.kernel_for``): one Function whose forward saves h_t (the potential before the
+With a compiled kernel (``backend.kernel_for``): one Function whose forward saves h_t (the potential before the
 spike, float32) and whose backward is written out (k = 1/tau = sigmoid(w), v the post-reset state):
     dL/dh_t = g_o_t * sg(h_t - Vth) + g_v * (1 - o_t) - [not detach_reset] g_v * h_t * sg
     dL/dx_t = k * dL/dh_t (decay_input) or dL/dh_t ;  dL/dv_{t-1} = (1 - k) * dL/dh_t
@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 
-from snn_repro.neurons.fused import SURROGATE_CODES, f32, kernel_for, step_recompute_sequence
+from snn_repro.neurons.backend import kernel_for
+from snn_repro.neurons.fused import f32, step_recompute_sequence
+from snn_repro.neurons.surrogate import SURROGATE_CODES
 
 
 class PLIFSequence(torch.autograd.Function):

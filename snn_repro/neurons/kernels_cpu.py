@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("kernels_cpu.cpp")
-SURROGATE_CODES = {"rectangular": 0, "sigmoid": 1, "atan": 2}
 # -ffp-contract=off: no fused multiply-add, so that sums and products round as the step form's separate ops;
 # -fno-trapping-math -fno-math-errno (as torch's own build): no floating-point traps or errno to keep, which lets
 # the compiler vectorise loops with selects; neither changes a value

@@ -24,7 +24,6 @@ except ImportError:  # the project runs without triton
 # elements of a step per program: 256 on a GPU; Triton's interpreter runs one program after another in Python, each
 # on numpy arrays, so there a block of 4096 runs the same elementwise code in a sixteenth of the programs
 BLOCK = 4096 if os.environ.get("TRITON_INTERPRET") == "1" else 256
-SURROGATE_CODES = {"rectangular": 0, "sigmoid": 1, "atan": 2}
 
 
 def available() -> bool:

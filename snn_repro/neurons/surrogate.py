@@ -25,6 +25,8 @@ def atan_grad(v: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 SURROGATE_GRADS = {"rectangular": rectangular_grad, "sigmoid": sigmoid_grad, "atan": atan_grad}
+# the compiled kernels' numbering of the surrogates (kernels_cpu.cpp, kernels_triton.py: `SURROGATE == 0` ...)
+SURROGATE_CODES = {"rectangular": 0, "sigmoid": 1, "atan": 2}
 
 
 class _SpikeFn(torch.autograd.Function):

@@ -31,8 +31,9 @@ def test_forward_values_equal_the_sequence_forward():
     net, frames = setup()
     rule = ASF()
     rule.attach(net)
-    assert len(rule.stages) == 6 and rule.stages[2].skip == (2, "shortcut") and rule.stages[2].skip_from == 0
-    assert rule.stages[5].skip_from == 3 and rule.stage_names[1] == "2_resblock.neuron1"
+    assert len(rule.stages) == 6 and rule.stages[2].shortcut is net.layers[2].shortcut
+    assert rule.stages[2].shortcut_from == 0
+    assert rule.stages[5].shortcut_from == 3 and rule.stage_names[1] == "2_resblock.neuron1"
     with torch.no_grad():
         reference = read(net(Frames(T)(frames)))
     scores = rule.train_scores(net, Frames(T), frames, read)

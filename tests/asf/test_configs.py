@@ -68,3 +68,26 @@ def test_tables_have_experiments_and_paper_values(table):
         assert t.paper_values["U(0,0.5)"] == 0.641 and len(t.paper_values) == 6
     if t.script:
         assert (ROOT / t.script).exists()
+
+
+def test_one_maxpool_default_the_reference_codes():
+    """The config and ASF's own default say the same: max pooling of the counts (the reference's equivalent net)."""
+    import inspect
+
+    cfg = compose_config(["learning_rule=asf"])
+    assert cfg.learning_rule.maxpool_value == "counts"
+    assert inspect.signature(ASF).parameters["maxpool_value"].default == "counts"
+    assert ASF().maxpool_value == "counts"
+
+
+def test_fast_switch_runs_eq_7_as_written_and_keeps_the_config_hash():
+    """learning_rule.fast=false builds a rule that simulates with each neuron's step; the hash is the same (the sums
+    are: tests/asf/test_asf_fast.py), so a table job's record stays valid whichever path ran it."""
+    from snn_repro.confighash import config_hash
+
+    fast, plain = (compose_config(["+experiment=asf/mnist_if", *extra]) for extra in ([], ["learning_rule.fast=false"]))
+    assert fast.learning_rule.fast is True and plain.learning_rule.fast is False
+    validate(plain)
+    assert build_module(fast).rule.fast is True and build_module(plain).rule.fast is False
+    assert config_hash(fast) == config_hash(plain)
+    assert config_hash(fast) != config_hash(compose_config(["+experiment=asf/mnist_if", "learning_rule.mask=false"]))

@@ -1,6 +1,5 @@
 """The scale-factor schedule (which epochs, which batches change S), its log, and S through a real Lightning
 checkpoint: saved, restored on resume, and used by the resumed run."""
-import functools
 
 import lightning as L
 import pytest
@@ -10,7 +9,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from snn_repro.callbacks.scale_factor import ScaleFactorRefresh
 from snn_repro.encoders import Direct
 from snn_repro.module import SNNModule
-from snn_repro.network import build_network
 from snn_repro.rules.asf import ASF
 
 ARCH = {"init": "kaiming_normal", "bias": False, "layers": [
@@ -18,13 +16,18 @@ ARCH = {"init": "kaiming_normal", "bias": False, "layers": [
     {"op": "linear", "out": 3}]}
 
 
+CONFIG = {"arch": ARCH, "neuron": {"_target_": "snn_repro.neurons.IF", "threshold": 1.0}, "fold_time": True,
+          "dataset": {"input_shape": [6], "num_classes": 3}, "learning_rule": {"_target_": "snn_repro.rules.ASF"},
+          "encoder": {"_target_": "snn_repro.encoders.Direct", "T": 8}, "readout": "membrane",
+          "loss": {"name": "mse", "reduction": "sum"}, "scheduler": {"name": "none"},
+          "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-2}}
+
+
 def make_module(seed=0):
     torch.manual_seed(seed)
-    net = build_network(ARCH, {"_target_": "snn_repro.neurons.IF", "threshold": 1.0}, (6,))
-    rule = ASF()
-    rule.attach(net)
-    return SNNModule(net, Direct(T=8), rule, 3, "membrane", {"name": "mse", "reduction": "sum"},
-                     functools.partial(torch.optim.Adam, lr=1e-2), {"name": "none"})
+    module = SNNModule(CONFIG)
+    assert isinstance(module.rule, ASF) and isinstance(module.encoder, Direct)
+    return module
 
 
 def loader():
@@ -78,8 +81,8 @@ def test_ema_value_uses_this_batch_before_its_backward(tmp_path):
     torch.manual_seed(5)
     sums = rule.simulate(net, module.encoder, x)
     with torch.no_grad():  # FI = W * FO_prev (eq. 8; the ops are linear)
-        fi = [net.layers[0].module(sums["input"]), net.layers[2].module(sums["FO", 0])]
-    want = torch.stack([0.6 * rule.batch_scale(fi[k], sums["FO", k], False) + 0.4 for k in range(2)])
+        fi = [net.layers[0].module(sums.input), net.layers[2].module(sums.counts[0])]
+    want = torch.stack([0.6 * rule.batch_scale(fi[k], sums.counts[k], False) + 0.4 for k in range(2)])
     rule.refresh_momentum = 0.6
     rule.train_scores(net, module.encoder, x, module.read)  # Direct coding: the same flows again
     assert torch.allclose(rule.scale, want)

@@ -7,7 +7,7 @@ import torch
 
 from snn_repro.augment.frames import RandomCrop, RandomHorizontalFlip, RandomRotation, crop_with_padding, rotate
 from snn_repro.augment.stcf import SpatioTemporalCropFlip, crop_flip
-from snn_repro.data import fixtures as fx
+from tests.data import fixtures as fx
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from snn_repro.data import fixtures as fx
+from tests.data import fixtures as fx
 from snn_repro.data.registry import get_loader
 
 from .conftest import cifar10dvs_cfg as _cfg, dataset_cfg

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from snn_repro.data import fixtures as fx
+from tests.data import fixtures as fx
 from snn_repro.data.dvsgesture_raw import read_aedat31, read_labels
 from snn_repro.data.errors import CorruptFile
 from snn_repro.data.events import make_events

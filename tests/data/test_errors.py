@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from snn_repro.data import fixtures as fx
+from tests.data import fixtures as fx
 from snn_repro.data.errors import CorruptFile, DatasetNotFound
 from snn_repro.data.registry import get_loader
 

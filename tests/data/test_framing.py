@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from snn_repro.data import fixtures as fx
+from tests.data import fixtures as fx
 from snn_repro.data.events import make_events
 from snn_repro.data.framing import frame_events, frame_shape, time_bin_index
 

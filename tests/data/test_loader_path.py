@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from snn_repro import datamodule as dm
-from snn_repro.data import fixtures as fx
+from tests.data import fixtures as fx
 from snn_repro.data.event_dataset import counts_tensor
 from snn_repro.data.events import EVENT_DTYPE, as_events, compact_events, make_events
 from snn_repro.data.registry import get_loader

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from snn_repro.data import fixtures as fx
+from tests.data import fixtures as fx
 from snn_repro.data.framing import frame_events
 from snn_repro.data.registry import get_loader
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from snn_repro.data import fixtures as fx
+from tests.data import fixtures as fx
 from snn_repro.data.splits import validation_split
 from snn_repro.datamodule import SNNDataModule
 

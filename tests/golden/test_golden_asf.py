@@ -6,7 +6,8 @@ refreshed): the output, the summed-MSE loss, the spike count of every layer, the
 every weight's gradient. Inputs are the per-step inputs their first conv received (the spikes their Poisson coding
 drew; the DVS frames), fed to ours through a stand-in encoder. Our side: experiments asf/mnist_if, asf/cifar10_if and
 asf/cifar10dvs_if (repeat 3, divide_by frames), maxpool_value counts (the code's equivalent network feeds max pooling
-of the counts to fc0), ScaleFactorRefresh's momentum 0.6.
+of the counts to fc0), ScaleFactorRefresh's momentum 0.6; both simulations, the fast path and eq. 7 as written
+(learning_rule.fast).
 
 The code accumulates FI = sum_t W o_t during the simulation; ours recomputes FI = W (sum_t o_t) in the equivalent
 pass (equal up to float rounding). FI enters the gradient's mask FI > 0 and the scale factors' mask FI >= FO."""
@@ -37,13 +38,14 @@ class StoredSteps(Encoder):
         yield from self.seq.unbind(0)
 
 
+@pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize("script", list(EXPERIMENTS))
-def test_training_steps(script, dt):
+def test_training_steps(script, fast, dt):
     case = gio.load("asf", script)
     cfg = experiment(EXPERIMENTS[script])
     with built_in(dt):
         net = build(cfg)
-        rule = instantiate(cfg.learning_rule)
+        rule = instantiate(cfg.learning_rule, fast=fast)
         rule.attach(net)
     params = [p for _, p in net.named_parameters()]
     theirs_names = list(case.meta["weights"])

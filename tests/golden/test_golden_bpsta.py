@@ -15,7 +15,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from snn_repro.neurons.fused import reference_steps
+from snn_repro.neurons.backend import reference_steps
 from snn_repro.readout import loss_fn, readout
 from tests.golden import golden_io as gio
 from tests.golden.conftest import RTOL, built_in, check, check_exact, check_grad, experiment, t

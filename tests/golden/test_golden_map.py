@@ -11,7 +11,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from snn_repro.neurons.fused import reference_steps
+from snn_repro.neurons.backend import reference_steps
 from snn_repro.ops.convsyn import ConvSyn
 from snn_repro.readout import loss_fn, readout
 from tests.golden import golden_io as gio

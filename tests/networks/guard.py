@@ -1,8 +1,9 @@
 """One training step of a whole network, as the run trains it, against the reference path.
 
 The reference path: every neuron runs its loop over ``step`` in Python (no fused form, no kernel), nothing saved in
-compact form, plain autograd. A candidate: the same module, the same weights, batch and random draws, with the
-fused forms on one kernel backend and the learning rule's own settings (BPTT's ``compact_spikes`` included). Both
+compact form, ASF-BP's simulation as eq. 7 is written (``fast: false``), plain autograd. A candidate: the same
+module, the same weights, batch and random draws, with the fused forms on one kernel backend and the learning rule's
+own settings (BPTT's ``compact_spikes``, ASF-BP's ``fast`` included). Both
 run the LightningModule's own ``training_step`` (encoder, rule, readout, loss), then ``backward``.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from omegaconf import open_dict
 
-from snn_repro.neurons import fused
+from snn_repro.neurons.backend import kernel_backend, reference_steps
 from snn_repro.neurons.base import Neuron
 from snn_repro.schema import ConfigError
 from snn_repro.train import build_module
@@ -52,22 +53,24 @@ def training_step(module, x, y, *, backend: str | None, seed: int = 1) -> Step:
     module.zero_grad(set_to_none=True)
     rule = module.rule
     reference = backend is None
-    saved = getattr(rule, "compact_spikes", None)
+    # the rule's speed switches (BPTT's compact_spikes, ASF's fast): off on the reference path
+    saved = {name: getattr(rule, name) for name in ("compact_spikes", "fast") if hasattr(rule, name)}
     try:
-        if reference and saved is not None:
-            rule.compact_spikes = False
+        if reference:
+            for name in saved:
+                setattr(rule, name, False)
         with contextlib.ExitStack() as stack:
-            stack.enter_context(fused.kernel_backend("python" if reference else backend))
+            stack.enter_context(kernel_backend("python" if reference else backend))
             if reference:
-                stack.enter_context(fused.reference_steps())
+                stack.enter_context(reference_steps())
             stack.enter_context(warnings.catch_warnings())
             warnings.simplefilter("ignore")  # self.log outside a Trainer
             torch.manual_seed(seed)  # the encoder's and dropout's draws, the same for every path
             loss = module.training_step((x, y), 0)
             loss.backward()
     finally:
-        if saved is not None:
-            rule.compact_spikes = saved
+        for name, value in saved.items():
+            setattr(rule, name, value)
     grads = {n: p.grad.detach().clone() for n, p in module.named_parameters() if p.grad is not None}
     return Step(loss.detach().clone(), grads)
 
@@ -79,7 +82,7 @@ def neuron_outputs(module, x, seed: int = 1) -> dict[str, torch.Tensor]:
     hooks = [layer.register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o.clone()))
              for name, layer in module.net.named_modules() if isinstance(layer, Neuron)]
     try:
-        with fused.kernel_backend("python"), fused.reference_steps():
+        with kernel_backend("python"), reference_steps():
             torch.manual_seed(seed)
             module.net(module.encoder(module.as_float(x)))
     finally:

@@ -1,6 +1,6 @@
 import pytest
 
-from snn_repro.neurons import fused
+from snn_repro.neurons import backend
 
 BACKENDS = ["python", "cpu"]
 try:  # without a GPU in Triton's interpreter (TRITON_INTERPRET, set in tests/conftest.py)
@@ -23,5 +23,5 @@ def kernel_backend(request):
 
         if not kernels_triton.available():
             pytest.skip("triton cannot run here")
-    with fused.kernel_backend(request.param):
+    with backend.kernel_backend(request.param):
         yield request.param

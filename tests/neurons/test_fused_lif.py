@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from snn_repro.neurons import IF, LIF
-from snn_repro.neurons.fused import LIFSequence, fused_form, reference_steps
+from snn_repro.neurons.backend import reference_steps
+from snn_repro.neurons.fused import LIFSequence, fused_form
 
 # every test of this module runs on each backend of the fused loop (Python, CPU kernels, Triton interpreter)
 pytestmark = pytest.mark.usefixtures("kernel_backend")

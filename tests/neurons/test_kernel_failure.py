@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from snn_repro.app import _error_line, _expected_errors
-from snn_repro.neurons import LIF, fused, kernels_triton
+from snn_repro.neurons import LIF, backend, kernels_triton
 
 
 class _Failing:
@@ -21,7 +21,7 @@ def test_a_failing_kernel_is_named_with_the_way_around_it(monkeypatch):
     if not kernels_triton.available():
         pytest.fail("triton is part of the test extra; its interpreter runs the kernels here")
     monkeypatch.setattr(kernels_triton, "_lif_forward_kernel", _Failing())
-    with fused.kernel_backend("triton"), pytest.raises(kernels_triton.KernelFailure) as failure:
+    with backend.kernel_backend("triton"), pytest.raises(kernels_triton.KernelFailure) as failure:
         LIF()(torch.rand(4, 2, 8))
     message = str(failure.value)
     assert "_lif_forward_kernel" in message and "Triton's interpreter (CPU)" in message

@@ -6,21 +6,21 @@ import pytest
 import torch
 
 from snn_repro.network import build_network
-from snn_repro.neurons import LIF, fused, kernels_cpu
+from snn_repro.neurons import LIF, backend, fused, kernels_cpu
 
 
 def test_cpu_kernels_are_chosen_for_cpu_float_tensors():
     assert kernels_cpu.available()
-    with fused.kernel_backend("auto"):
-        assert fused.kernel_for(torch.zeros(3, 2)) is torch.ops.snn_cpu
-        assert fused.kernel_for(torch.zeros(3, 2, dtype=torch.bfloat16)) is torch.ops.snn_cpu
-        assert fused.kernel_for(torch.zeros(3, 2, dtype=torch.float64)) is None  # float64: the Python loop
-    with fused.kernel_backend("python"):
-        assert fused.kernel_for(torch.zeros(3, 2)) is None
+    with backend.kernel_backend("auto"):
+        assert backend.kernel_for(torch.zeros(3, 2)) is torch.ops.snn_cpu
+        assert backend.kernel_for(torch.zeros(3, 2, dtype=torch.bfloat16)) is torch.ops.snn_cpu
+        assert backend.kernel_for(torch.zeros(3, 2, dtype=torch.float64)) is None  # float64: the Python loop
+    with backend.kernel_backend("python"):
+        assert backend.kernel_for(torch.zeros(3, 2)) is None
 
 
 def test_an_unknown_backend_from_the_environment_is_refused_by_name(monkeypatch):
-    monkeypatch.setattr(fused, "_backend", "trition")  # as read from SNN_REPRO_NEURON_KERNELS at import
+    monkeypatch.setattr(backend, "_backend", "trition")  # as read from SNN_REPRO_NEURON_KERNELS at import
     with pytest.raises(ValueError, match="SNN_REPRO_NEURON_KERNELS='trition': unknown neuron kernel backend"):
         LIF()
 

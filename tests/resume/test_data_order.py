@@ -3,7 +3,7 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from snn_repro.data import fixtures as fx
+from tests.data import fixtures as fx
 from snn_repro.datamodule import EpochSampler, SeededSamples, SNNDataModule
 from snn_repro.results import ROOT
 from tests.data.conftest import dataset_cfg

@@ -1,4 +1,5 @@
-"""Writers of small datasets in the published on-disk formats, for the tests and the data benchmark.
+"""Writers of small datasets in the published on-disk formats, for the tests and the data benchmarks (no run uses
+them: they live with the tests).
 
 Each writer produces the files exactly where the matching loader looks for them and returns what it wrote
 (events as EVENT_DTYPE arrays, labels), so a test can compare a read-back sample with the truth.
