@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the NIR consumer whose import defaults the graph is written for (default: the spec's form)")
     p.add_argument("--batch", type=int, default=1, help="ONNX batch size (fixed in the graph)")
     args = p.parse_args(argv)
-    from snn_repro.app import _error_line, _expected_errors
+    from snn_repro.runtime import error_line as _error_line, expected_errors as _expected_errors
 
     try:
         export(args.path, args.format, args.out, args.ckpt, args.dt, args.batch, args.target)
