@@ -5,7 +5,7 @@ A figure table names its kind in ``table.figure``:
   run's CSV log (``csv/metrics.csv``), mean over seeds (learning curves: ASF-BP Fig. 4, APBS Fig. 4, BPSA Fig. 6).
   Accuracies (a metric named ``.../acc``) are in %, ``error: true`` plots 100 - them; ``right: [val/spikes_per_sample]``
   draws further metrics, as logged, on a second y axis labelled ``right_label`` (MAP-SNN Fig. 6(c, d));
-- ``{kind: versus, x: {row: x value}, series: {row: line name}, xlabel, log_x, error: false}``: the table's metric
+- ``{kind: versus, x: {row: x value}, series: {row: line name}, xlabel, ylabel, log_x, error: false}``: the table's metric
   (mean over seeds, error bars the std) against the x value of each row, one line per series (accuracy vs T: BPSA
   Fig. 5; error vs step length: MAP-SNN Fig. 6 with ``error: true`` plotting 100 - accuracy). ``x`` may instead
   name one of the table's sweep axes (``x: dataset.T``): each row's value on it, one line per declared row;
@@ -206,7 +206,7 @@ def _plot_versus(ax, data: dict, spec: dict, metric: str) -> None:
     if spec.get("log_x"):
         ax.set_xscale("log")
     ax.set_xlabel(spec.get("xlabel", "x"))
-    ax.set_ylabel(("error" if spec.get("error") else metric) + " (%)")
+    ax.set_ylabel(spec.get("ylabel") or ("error" if spec.get("error") else metric) + " (%)")
     ax.legend(fontsize=7)
 
 
