@@ -47,3 +47,9 @@ def test_report_and_figure_keep_the_cases_not_measured(tmp_path):
 def test_a_case_past_its_time_cap_is_not_measured():
     got = bench.run_child("vgg7_cifar10", 300, "bptt", 50, 1, 1, 0, timeout_s=0.5)
     assert got == {"net": "vgg7_cifar10", "T": 300, "rule": "bptt", "not_measured": "over the 0 s cap per case"}
+
+
+def test_a_case_past_its_memory_cap_is_not_measured():
+    # 1 GiB of address space: less than BPTT's 100 steps of LeNet activations at batch 60 (about 1.5 GB) need
+    got = bench.run_child("lenet", 100, "bptt", 60, 1, 1, 0, timeout_s=120, mem_gib=1.0)
+    assert got["not_measured"] == "out of memory (address space capped at 1 GiB)"
