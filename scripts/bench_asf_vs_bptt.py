@@ -29,6 +29,7 @@ torch's CPU allocations.)
 
     python scripts/bench_asf_vs_bptt.py            # writes results/bench/asf_vs_bptt.{md,csv,png} (~15 min here)
     python scripts/bench_asf_vs_bptt.py --smoke    # LeNet at T=10 only, under logs/smoke/bench/
+    python scripts/bench_asf_vs_bptt.py --plot-from results/bench/asf_vs_bptt.csv   # the PNG again, from the CSV
 """
 from __future__ import annotations
 
@@ -219,8 +220,9 @@ def plot(rows: list[dict], path: Path) -> None:
 
     data = fig3_data(rows)
     xs = list(range(len(data)))
-    names = [f"{e['net']}\nT={e['T']}" for e in data]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
+    short = {"lenet": "LeNet", "vgg7_dvs": "VGG7 DVS", "vgg7_cifar10": "VGG7 CIFAR10"}
+    names = [f"{short.get(e['net'], e['net'])}\nT={e['T']}" for e in data]
+    fig, axes = plt.subplots(1, 2, figsize=(15, 4.6))
     for ax, key, label in ((axes[0], "s", "CPU time per training step (s)"),
                            (axes[1], "mb", "peak memory above baseline (MB)")):
         for dx, rule, color in ((-0.2, "asf", "tab:blue"), (0.2, "bptt", "tab:red")):
@@ -229,10 +231,11 @@ def plot(rows: list[dict], path: Path) -> None:
                    [max(v, 0.1) for v in vals if v is not None], 0.4, color=color,
                    label="ASF-BP" if rule == "asf" else "BPTT")
             for x, v in zip(xs, vals):
-                if v is None:
-                    ax.text(x + dx, 0.15, "not measured", rotation=90, ha="center", va="bottom", fontsize=7)
+                if v is None:  # at the axis' foot, whatever its scale
+                    ax.text(x + dx, 0.03, "not measured", rotation=90, ha="center", va="bottom", fontsize=7,
+                            transform=ax.get_xaxis_transform())
         ax.set_yscale("log")
-        ax.set_xticks(xs, names, fontsize=7)
+        ax.set_xticks(xs, names, fontsize=6.5)
         ax.set_ylabel(label)
         ax.legend(loc="upper left", fontsize=7)
     twin = axes[0].twinx()
@@ -338,6 +341,22 @@ def report(rows: list[dict], args, wall: float) -> tuple[str, str]:
     return "\n".join(csv) + "\n", "\n".join(md)
 
 
+def rows_from_csv(path: Path) -> list[dict]:
+    """The rows of a CSV this script wrote (``not measured: <reason>`` rows included), as ``measure`` returns them."""
+    import csv
+
+    rows = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            row = {"net": r["net"], "T": int(r["T"]), "rule": r["rule"]}
+            if r["note"].startswith("not measured: "):
+                row["not_measured"] = r["note"].removeprefix("not measured: ")
+            else:
+                row.update(step_s=float(r["step_s"]), cpu_s=float(r["cpu_s"]), peak_mb=float(r["peak_mb"]))
+            rows.append(row)
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--one", nargs=3, metavar=("NET", "T", "RULE"), help="measure one configuration (internal)")
@@ -356,7 +375,12 @@ def main(argv=None) -> int:
                    help="seconds one case (a fresh process) may run; past it the case is a 'not measured' row")
     p.add_argument("--mem-gib", type=float, default=16.0,
                    help="address space (GiB) one case may take; past it the case is a 'not measured' row")
+    p.add_argument("--plot-from", type=Path, default=None,
+                   help="redraw the PNG beside this CSV (one this script wrote) from its rows, measuring nothing")
     args = p.parse_args(argv)
+    if args.plot_from:
+        plot(rows_from_csv(args.plot_from), args.plot_from.with_suffix(".png"))
+        return 0
     if args.smoke:
         args.nets, args.T, args.reps = ["lenet"], [10], 1
     args.out = args.out or ROOT / ("logs/smoke/bench" if args.smoke else "results/bench")

@@ -53,3 +53,13 @@ def test_a_case_past_its_memory_cap_is_not_measured():
     # 1 GiB of address space: less than BPTT's 100 steps of LeNet activations at batch 60 (about 1.5 GB) need
     got = bench.run_child("lenet", 100, "bptt", 60, 1, 1, 0, timeout_s=120, mem_gib=1.0)
     assert got["not_measured"] == "out of memory (address space capped at 1 GiB)"
+
+
+def test_the_figure_is_redrawn_from_the_csv_the_benchmark_wrote(tmp_path):
+    args = SimpleNamespace(reps=2, pairs=2, batch=0, case_timeout=300.0, mem_gib=16.0)
+    csv, _ = bench.report(ROWS, args, 12.0)
+    (tmp_path / "b.csv").write_text(csv)
+    rows = bench.rows_from_csv(tmp_path / "b.csv")
+    assert bench.fig3_data(rows) == bench.fig3_data(ROWS)  # the same bars, ratios and notes, values to 4 decimals
+    assert bench.main(["--plot-from", str(tmp_path / "b.csv")]) == 0
+    assert (tmp_path / "b.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
