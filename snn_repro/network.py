@@ -3,6 +3,8 @@
 The network runs either on a whole sequence (``forward``: layer by layer, each neuron over all T; used by
 BPTT) or one time step at a time through every layer (``step``; used where nothing per step may be kept,
 e.g. ASF-BP's simulation). Spike counts per neuron layer are recorded on demand for the callbacks.
+With ``ann`` set every neuron layer is left out (the input passes unchanged): the ANN of the same ops that BPSA's
+reference code trains in its warm-up epochs (snn_repro/callbacks/ann_warmup.py).
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class SpikingNetwork(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.names = names
         self.record = False
+        self.ann = False  # neurons left out: an ANN warm-up epoch
         self.reset_counts()
 
     # --- spike bookkeeping -------------------------------------------------------------
@@ -89,6 +92,8 @@ class SpikingNetwork(nn.Module):
     # --- running ---------------------------------------------------------------------------
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         for name, layer in zip(self.names, self.layers):
+            if isinstance(layer, Neuron) and self.ann:
+                continue
             x_seq = layer(x_seq)
             if isinstance(layer, Neuron):
                 self._count(name, x_seq, batch_dim=1)
@@ -103,6 +108,8 @@ class SpikingNetwork(nn.Module):
         """
         states = list(states)
         for i, (name, layer) in enumerate(zip(self.names, self.layers)):
+            if isinstance(layer, Neuron) and self.ann:
+                continue
             if isinstance(layer, Neuron):
                 x_chunk, states[i] = layer.forward_state(x_chunk, states[i])
                 self._count(name, x_chunk, batch_dim=1)
@@ -166,6 +173,8 @@ class SpikingNetwork(nn.Module):
     def step(self, x: torch.Tensor, states: list[Any]) -> torch.Tensor:
         """One time step through every layer; ``states`` is updated in place."""
         for i, (name, layer) in enumerate(zip(self.names, self.layers)):
+            if isinstance(layer, Neuron) and self.ann:
+                continue
             if isinstance(layer, Neuron):  # float32 state under autocast, as in Neuron.forward_state
                 x = full_precision(x)
                 with torch.autocast(x.device.type, enabled=False):

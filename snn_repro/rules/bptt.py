@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 
 from snn_repro.neurons.saved_spikes import compact_saved_spikes
-from snn_repro.rules.base import LearningRule
+from snn_repro.rules.base import LearningRule, input_sequence
 
 
 class BPTT(LearningRule):
@@ -20,7 +20,7 @@ class BPTT(LearningRule):
         self.checkpoint_every, self.compact_spikes = checkpoint_every, compact_spikes
 
     def train_scores(self, net, encoder, x, read):
-        x_seq = encoder(x)
+        x_seq = input_sequence(net, encoder, x)
         with compact_saved_spikes() if self.compact_spikes else contextlib.nullcontext():
             if self.checkpoint_every is None:
                 return read(net(x_seq))

@@ -292,13 +292,32 @@ def _split_conventions(rows: list[RowResult]) -> list[str]:
             for protocol, frac, seed, n_train, n_val, n_test, sel in sorted(seen, key=str)]
 
 
+def _epoch_claim(ours: dict, rows: list[RowResult]) -> str:
+    """``{op: epoch_difference, metric, rows: [a, b], epochs: [first, last], stat: min | max}``: the smallest or
+    largest per-epoch mean(a) - mean(b) (percentage points for an accuracy) over epochs first..last counted from 1
+    (the CSV log's epoch + 1), and the epoch it is at."""
+    from snn_repro.tables.figures import epoch_difference
+
+    first, last = ours["epochs"]
+    diffs = {e + 1: d for e, d in epoch_difference(rows, ours["metric"], *ours["rows"]).items()
+             if first <= e + 1 <= last}
+    if not diffs:
+        return "not run"
+    pick = min if ours["stat"] == "min" else max
+    epoch = pick(diffs, key=diffs.get)
+    return f"{diffs[epoch]:.2f} (epoch {epoch}; epochs {min(diffs)}-{max(diffs)} logged)"
+
+
 def claim_value(claim: dict, rows: list[RowResult]) -> str:
     """A claim's number from the runs: ``ours: {op: ratio | difference, metric, rows: [a, b]}`` gives mean(a) /
-    mean(b), or mean(a) - mean(b) in percentage points, over each row's complete seeds; a claim without ``ours`` is
-    read off the paper's figure and not computed."""
+    mean(b), or mean(a) - mean(b) in percentage points, over each row's complete seeds; ``op: epoch_difference``
+    the same difference per epoch from the runs' CSV logs (``_epoch_claim``); a claim without ``ours`` is read off
+    the paper's figure and not computed."""
     ours = claim.get("ours")
     if not ours:
         return "not computed (read from the figure)"
+    if ours["op"] == "epoch_difference":
+        return _epoch_claim(ours, rows)
     by_row = {r.row: r for r in rows}
     means = []
     for name in ours["rows"]:

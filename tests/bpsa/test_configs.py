@@ -173,8 +173,8 @@ def test_rows_warm_up_as_the_reference_code_per_epoch(overrides, first):
 
 
 def test_cifar10_script_recipe_is_an_option_and_the_tables_keep_the_papers():
-    """train_cifar10.sh: ConvNet (5 convs), T 8, batch 128, 500 epochs (its 80-epoch ANN warm-up is not offered);
-    Tables 3 and 6 keep the paper's Middle network at T 16 and say why."""
+    """train_cifar10.sh: ConvNet (5 convs), T 8, batch 128, 500 epochs, 80 epochs of ANN warm-up
+    (tests/bpsa/test_ann_warmup.py); Tables 3 and 6 keep the paper's Middle network at T 16 and say why."""
     import torch
 
     from snn_repro.network import build_network
@@ -190,6 +190,7 @@ def test_cifar10_script_recipe_is_an_option_and_the_tables_keep_the_papers():
     for name, rows in (("bpsa_t3", ["bpsa_bpta"]), ("bpsa_t6", ["cifar10_bpsa_bpta", "cifar10_baseline"])):
         table = load_table(name)
         assert "train_cifar10.sh" in table.conventions["recipe"] and "80" in table.conventions["recipe"]
+        assert "ann_warmup" in table.conventions["recipe"] and "does not implement" not in table.conventions["recipe"]
         for row in rows:
             cfg = compose_config([f"+experiment={table.rows[row].experiment}"])
             assert (cfg.dataset.T, cfg.dataset.batch_size, cfg.trainer.max_epochs) == (16, 64, 300)
