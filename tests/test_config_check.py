@@ -42,7 +42,7 @@ ENV = {"WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT
     (["+experiment=asf/mnist_if", "arch.layers.0.op=bn"], "op 'bn' is not supported by ASF-BP"),
     (["+experiment=asf/mnist_if", "neuron=plif"], "needs an IF/LIF-type neuron"),
     (["+experiment=asf/mnist_if", "neuron=aia_cached"], "has learnable parameters, which ASF-BP"),
-    (["+experiment=map/f6b_msp_convsyn", "learning_rule=asf", "arch.bias=false"], "not supported by ASF-BP"),
+    (["+experiment=map/f6b_msp", "arch.convsyn.enabled=true", "learning_rule=asf", "arch.bias=false"], "not supported by ASF-BP"),
     (["arch=lenet", "dataset.input_shape=[64]"], "arch.layers[0]: conv needs (C, H, W) steps"),
 ])
 def test_bad_value_is_named_with_what_is_allowed(overrides, expected):
@@ -64,7 +64,7 @@ def test_bad_environment_variable_is_named(name, value, monkeypatch):
 @pytest.mark.parametrize("overrides", [
     ["+experiment=asf/mnist_if"], ["+experiment=aia/demo_ndigits"], ["learning_rule=asf", "arch.bias=false"],
     ["dataset=ndigits", "encoder=frames", "arch=convnet", "neuron=aia", "learning_rule=asf"],  # the README's
-    ["+experiment=bpsa/cifar10_bpsa", "hparams_search=bpsa"],  # a search brings its held-out split
+    ["+experiment=bpsa/cifar10", "neuron=bpsa", "hparams_search=bpsa"],  # a search brings its held-out split
 ])
 def test_good_configs_pass(overrides):
     validate(compose_config(overrides))

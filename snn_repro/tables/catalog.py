@@ -8,7 +8,7 @@ description of its rows:
          a base experiment of conf/experiment/ (a paper's model on one dataset), the overrides that make it this row
          (Hydra's: `neuron: lif` picks a group option, `+key: v` adds a key the base lacks), the paper's value; `job`
          names the row's runs (its directory under runs/<paper>/, shared by every table of the paper that lists the
-         same row), by default the base experiment's name;
+         same row; the sweep values extend it), by default the base experiment's name extended by `names`;
   sweep: {<key>: [values]}  axes every row runs at (Hydra's sweeper expands them); a swept row's `paper` maps each
          value to the paper's number;
   names: {<key>: {row: "_T{}", job: "_t{}", job_plain_at: <value>}}  how a value of a key (swept, or a row override)
@@ -50,7 +50,7 @@ class Row:
     paper_extra: dict[str, Any] = field(default_factory=dict)
     swept: dict[str, Any] = field(default_factory=dict)  # the sweep axes' values of this row
     declared: str = ""  # the row id as the table declares it (before the sweep values' suffixes)
-    job_base: str = ""  # the row's `job` before `names` extend it (catalog.job_name)
+    job_base: str = ""  # the job's name before the sweep values extend it (catalog.job_name)
 
     def override_args(self) -> list[str]:
         return [f"{k}={_override_value(v)}" for k, v in self.overrides.items()]
@@ -132,10 +132,9 @@ def _suffix(names: dict[str, dict], values: dict[str, Any], part: str, interpola
 
 
 def job_name(table: "Table", job: str, values: dict[str, Any], interpolated: Iterable[str] = ()) -> str:
-    """The one rule naming a row's runs: its ``job`` (default: its base experiment), extended by the table's
-    ``names`` for the values of its overrides and sweep axes (swept keys in ``interpolated`` as interpolations,
-    for a sweep's ``hydra.sweep.subdir``; at a name's ``job_plain_at`` value the job keeps its plain name, so the
-    runner starts that value's jobs in a sweep of their own)."""
+    """The one rule naming a row's runs: ``job`` extended by the table's ``names`` for ``values`` (keys in
+    ``interpolated`` as Hydra interpolations, for a sweep's ``hydra.sweep.subdir``; at a name's ``job_plain_at``
+    value the job keeps its plain name, so the runner starts that value's jobs in a sweep of their own)."""
     return f"{job}{_suffix(table.names, values, 'job', interpolated)}"
 
 
@@ -165,10 +164,10 @@ def _expand_rows(path: Path, table: "Table", declared: dict) -> dict[str, Row]:
             paper = spec.get("paper")
             if axes and isinstance(paper, dict):
                 paper = paper.get(combo[0] if len(combo) == 1 else "_".join(map(str, combo)))
-            job = job_name(table, str(spec.get("job") or spec["experiment"]), values)
-            rows[row_id] = Row(row_id, str(spec["experiment"]), values, job, paper,
-                               dict(spec.get("paper_extra") or {}), swept, str(rid),
-                               str(spec.get("job") or spec["experiment"]))
+            # the row's name at its fixed overrides: its own `job`, else the base experiment's extended by `names`
+            job = str(spec["job"]) if spec.get("job") else job_name(table, str(spec["experiment"]), fixed)
+            rows[row_id] = Row(row_id, str(spec["experiment"]), values, job_name(table, job, swept), paper,
+                               dict(spec.get("paper_extra") or {}), swept, str(rid), job)
     runs: dict[str, Row] = {}
     for row in rows.values():  # one job directory holds the runs of one config
         other = runs.setdefault(row.job, row)
@@ -238,6 +237,16 @@ def discover_tables(errors: dict[str, str] | None = None) -> dict[str, Table]:
             if errors is not None:
                 errors[p.stem] = str(e).splitlines()[0]
     return out
+
+
+def job_args(job: str) -> list[str]:
+    """The overrides that compose the runs named ``job`` (a row's job directory below runs/<paper>/, e.g.
+    ``bpsa/dvsgesture_baseline``) as the tables that list it run them."""
+    for table in discover_tables().values():
+        for row in table.rows.values():
+            if row.job == job:
+                return row.args()
+    raise TableConfigError(f"no table row runs as {job}")
 
 
 def paper_reference(table: Table) -> str:

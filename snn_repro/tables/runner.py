@@ -138,7 +138,7 @@ def plan_table(table: Table, seeds: list[int] | None = None, rows: list[str] | N
 def _subdir(table: Table, row: Row, protocol: str = PAPER) -> str:
     """hydra.sweep.subdir giving each job of a command its directory: catalog.job_name with the swept values as
     interpolations (expanded per job), below it catalog.job_subdir's protocol and seed levels."""
-    return job_subdir(job_name(table, row.job_base, row.overrides, interpolated=row.swept), "${seed}", protocol)
+    return job_subdir(job_name(table, row.job_base, row.swept, interpolated=row.swept), "${seed}", protocol)
 
 
 def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = False, extra: list[str] = (),

@@ -96,7 +96,7 @@ def test_arch_follows_table_1(arch):
 def test_short_training_run_reports_energy(tmp_path):
     from snn_repro.train import train
 
-    cfg = compose_config(["+experiment=bpsa/nmnist_bpsa", "++dataset.synthetic=true", "dataset.batch_size=4",
+    cfg = compose_config(["+experiment=bpsa/nmnist", "neuron=bpsa", "++dataset.synthetic=true", "dataset.batch_size=4",
                           "dataset.T=4", "++dataset.options.synthetic_samples={train: 8, test: 4}",
                           "trainer.max_epochs=1", "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false",
                           "trainer.accelerator=cpu"], tmp_path)
@@ -118,7 +118,7 @@ def test_energy_is_measured_on_the_checkpoint_whose_accuracy_is_reported(tmp_pat
 
     from snn_repro.train import build_module, train
 
-    cfg = compose_config(["+experiment=bpsa/nmnist_bpsa", "++dataset.synthetic=true", "dataset.batch_size=4",
+    cfg = compose_config(["+experiment=bpsa/nmnist", "neuron=bpsa", "++dataset.synthetic=true", "dataset.batch_size=4",
                           "dataset.T=4", "++dataset.options.synthetic_samples={train: 8, test: 8}",
                           "trainer.max_epochs=3", "trainer.enable_progress_bar=false", "optimizer.lr=0.05",
                           "trainer.accelerator=cpu"], tmp_path)
@@ -191,6 +191,6 @@ def test_cifar10_script_recipe_is_an_option_and_the_tables_keep_the_papers():
         table = load_table(name)
         assert "train_cifar10.sh" in table.conventions["recipe"] and "80" in table.conventions["recipe"]
         for row in rows:
-            cfg = compose_config([f"+experiment={table.rows[row].experiment}"])
+            cfg = compose_config(table.rows[row].args())
             assert (cfg.dataset.T, cfg.dataset.batch_size, cfg.trainer.max_epochs) == (16, 64, 300)
             assert len([op for op in cfg.arch.layers if op["op"] == "conv"]) == 4

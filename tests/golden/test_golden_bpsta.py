@@ -21,7 +21,7 @@ from tests.golden import golden_io as gio
 from tests.golden.conftest import RTOL, built_in, check, check_exact, check_grad, experiment, t
 
 PATHS = {"fused": contextlib.nullcontext, "steps": reference_steps}
-EXPERIMENTS = {"bpsa": "bpsa/nmnist_bpsa", "bpta": "bpsa/nmnist", "baseline": "bpsa/nmnist_baseline"}
+EXPERIMENTS = {"bpsa": "bpsa/nmnist_bpsa", "bpta": "bpsa/nmnist", "baseline": "bpsa/nmnist_baseline"}  # table rows' runs
 
 
 @pytest.fixture(params=list(PATHS))
