@@ -242,11 +242,10 @@ def discover_tables(errors: dict[str, str] | None = None) -> dict[str, Table]:
 def job_args(job: str) -> list[str]:
     """The overrides that compose the runs named ``job`` (a row's job directory below runs/<paper>/, e.g.
     ``bpsa/dvsgesture_baseline``) as the tables that list it run them."""
-    for table in discover_tables().values():
-        for row in table.rows.values():
-            if row.job == job:
-                return row.args()
-    raise TableConfigError(f"no table row runs as {job}")
+    rows = [row for table in discover_tables().values() for row in table.rows.values() if row.job == job]
+    if not rows:
+        raise TableConfigError(f"no table row runs as {job}")
+    return min((row.args() for row in rows), key=len)  # the same config; a sweep's value at its plain name aside
 
 
 def paper_reference(table: Table) -> str:
