@@ -41,11 +41,11 @@ PAPERS = ("asf", "apbs", "aia", "bpsa", "map")
 
 @dataclass
 class Row:
-    """One row of a table as run: an experiment, the overrides that make it this row, the paper's value(s)."""
+    """One row of a table as run: a base experiment, the overrides that make it this row, the paper's value(s)."""
     id: str
     experiment: str
     overrides: dict[str, Any] = field(default_factory=dict)  # row overrides and this row's sweep values
-    job: str = ""  # the job's directory under runs/ (the experiment, extended by `names`)
+    job: str = ""  # the job's directory under runs/<paper>/ (catalog.job_name)
     paper: Any = None
     paper_extra: dict[str, Any] = field(default_factory=dict)
     swept: dict[str, Any] = field(default_factory=dict)  # the sweep axes' values of this row
@@ -260,9 +260,9 @@ def checklist() -> dict[str, dict]:
 def runs_dir(table: Table, base: Path | None = None) -> Path:
     """Where a paper's table jobs run: runs/<paper>/ for the tables of results/ (git-ignored; each job's record is
     copied into results/<paper>/<id>.runs.json when a table is aggregated), <base>/<paper>/runs/ under any other base
-    (smoke runs, tests). The directory is the paper's, not the table's: an experiment that several of its tables
-    use (apbs/cifar10dvs_all in APBS Tables 1-3 and Fig. 4) runs once, and every table reads that run (the job
-    directory names the experiment and its overrides; the skip hash, which ignores the table, must match)."""
+    (smoke runs, tests). The directory is the paper's, not the table's: a row that several of its tables list (the
+    job apbs/cifar10dvs_all in APBS Tables 1-3 and Fig. 4) runs once, and every table reads that run (the job
+    directory names the row's runs; the skip hash, which ignores the table, must match)."""
     if base is None or Path(base).resolve() == RESULTS_DIR.resolve():
         runs = RUNS_DIR / table.paper
     else:
