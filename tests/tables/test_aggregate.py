@@ -255,11 +255,11 @@ def test_paper_std_and_best_of_runs_are_shown_beside_ours(tmp_path):
     """BPSA Table 2 prints mean, std and best of 5 runs: the row's paper_extra std and best are stored and shown."""
     _fixture(tmp_path)
     rows = {**TABLE.rows, "LIF": Row("LIF", "demo/lif", job="demo/lif", paper=90.0,
-                                     paper_extra={"std": 0.06, "best": 99.67})}
+                                     paper_extra={"std": 0.5, "best": 95.5})}  # invented
     table = Table(**{**TABLE.__dict__, "rows": rows, "extra": {"best_of_seeds": True}})
     text = aggregate(table, tmp_path, commit="x").read_text()
     assert "| paper protocol | difference | best seed | paper best | last epoch |" in text
-    assert "| LIF | demo/lif | 90.0 ± 0.06 | 85.00 ± 7.07 (n=2) | -5.00 | 90.00 | 99.67 | 83.00 ± 7.07 (n=2) |" in text
+    assert "| LIF | demo/lif | 90.0 ± 0.5 | 85.00 ± 7.07 (n=2) | -5.00 | 90.00 | 95.5 | 83.00 ± 7.07 (n=2) |" in text
     t2 = load_table("bpsa_t2")
     row = t2.rows["bpsa_bpta"]
     assert set(row.paper_extra) == {"std", "best"} and row.paper < row.paper_extra["best"]
