@@ -93,7 +93,7 @@ def test_config_error_is_one_line_exit_2_before_torch(tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["datset.T=4"], "error: datset.T: no such key (did you mean dataset?); to add a new key use +datset.T=..."),
     (["neuron=lifx"], "error: neuron=lifx: no such option (did you mean lif, plif, if?); options: aia,"),
-    (["+experiment=foo/bar"], "error: experiment=foo/bar: no such option; options: aia/..., apbs/..., asf/..."),
+    (["+experiment=foo/bar"], "error: experiment=foo/bar: no such option; options: aia/cifar10dvs_aia_cached, aia/"),
     (["+experiment=asf/mnist_iff"], "error: experiment=asf/mnist_iff: no such option (did you mean asf/mnist_if"),
 ])
 def test_hydra_errors_are_one_line_with_close_matches(args, expected, tmp_path):
