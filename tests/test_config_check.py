@@ -42,7 +42,7 @@ ENV = {"WANDB_MODE": "disabled", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT
     (["+experiment=asf/mnist_if", "arch.layers.0.op=bn"], "op 'bn' is not supported by ASF-BP"),
     (["+experiment=asf/mnist_if", "neuron=plif"], "needs an IF/LIF-type neuron"),
     (["+experiment=asf/mnist_if", "neuron=aia_cached"], "has learnable parameters, which ASF-BP"),
-    (["+experiment=map/f6b_msp_convsyn", "learning_rule=asf", "arch.bias=false"], "not supported by ASF-BP"),
+    (["+experiment=map/f6b_msp", "arch.convsyn.enabled=true", "learning_rule=asf", "arch.bias=false"], "not supported by ASF-BP"),
     (["arch=lenet", "dataset.input_shape=[64]"], "arch.layers[0]: conv needs (C, H, W) steps"),
 ])
 def test_bad_value_is_named_with_what_is_allowed(overrides, expected):
@@ -64,7 +64,7 @@ def test_bad_environment_variable_is_named(name, value, monkeypatch):
 @pytest.mark.parametrize("overrides", [
     ["+experiment=asf/mnist_if"], ["+experiment=aia/demo_ndigits"], ["learning_rule=asf", "arch.bias=false"],
     ["dataset=ndigits", "encoder=frames", "arch=convnet", "neuron=aia", "learning_rule=asf"],  # the README's
-    ["+experiment=bpsa/cifar10_bpsa", "hparams_search=bpsa"],  # a search brings its held-out split
+    ["+experiment=bpsa/cifar10", "neuron=bpsa", "hparams_search=bpsa"],  # a search brings its held-out split
 ])
 def test_good_configs_pass(overrides):
     validate(compose_config(overrides))
@@ -93,7 +93,7 @@ def test_config_error_is_one_line_exit_2_before_torch(tmp_path):
 @pytest.mark.parametrize("args, expected", [
     (["datset.T=4"], "error: datset.T: no such key (did you mean dataset?); to add a new key use +datset.T=..."),
     (["neuron=lifx"], "error: neuron=lifx: no such option (did you mean lif, plif, if?); options: aia,"),
-    (["+experiment=foo/bar"], "error: experiment=foo/bar: no such option; options: aia/..., apbs/..., asf/..."),
+    (["+experiment=foo/bar"], "error: experiment=foo/bar: no such option; options: aia/cifar10dvs_aia_cached, aia/"),
     (["+experiment=asf/mnist_iff"], "error: experiment=asf/mnist_iff: no such option (did you mean asf/mnist_if"),
 ])
 def test_hydra_errors_are_one_line_with_close_matches(args, expected, tmp_path):

@@ -42,14 +42,14 @@ def test_tab_completion_of_python_m_snn_repro():
     assert set(r.stdout.split()) == {"neuron=bpsa", "neuron=bpsa_baseline", "neuron=bpsa_bpta"}, r.stderr
 
 
-def test_tab_completion_of_an_experiment_lists_the_paper_rows():
+def test_tab_completion_of_an_experiment_lists_the_papers_experiments():
     # conf/experiment/ holds only a folder per paper: Hydra's own completion offered nothing after `+experiment=`
     env = {**os.environ, "PATH": f"{Path(os.sys.executable).parent}:{os.environ['PATH']}"}
-    script = (f"source {ROOT}/scripts/completion.bash; COMP_LINE='python -m snn_repro +experiment=asf/mnist'; "
+    script = (f"source {ROOT}/scripts/completion.bash; COMP_LINE='python -m snn_repro +experiment=asf/cifar10'; "
               f"_snn_repro_complete; echo \"${{COMPREPLY[@]}}\"")
     r = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert set(r.stdout.split()) == {"+experiment=asf/mnist_if", "+experiment=asf/mnist_lif"}, r.stderr
-    # Hydra's completion query itself, as the script asks it: every row of every paper after `+experiment=`
+    assert set(r.stdout.split()) == {"+experiment=asf/cifar10_if", "+experiment=asf/cifar10dvs_if"}, r.stderr
+    # Hydra's completion query itself, as the script asks it: every experiment of every paper after `+experiment=`
     r = subprocess.run([os.sys.executable, "-m", "snn_repro", "-sc", "query=snn_repro_bash"], cwd=ROOT,
                        env={**env, "COMP_LINE": "snn_repro +experiment="}, capture_output=True, text=True, timeout=120)
     rows = {f"+experiment={p.relative_to(ROOT / 'conf' / 'experiment').with_suffix('')}"

@@ -7,6 +7,9 @@
                                          (and the committed records); with overrides: that variant's table
   aggregate DIR [--metric M] [--over K]  any multirun directory: mean ± std (n) per override combination
   leaderboard                            results/leaderboard.md
+  row NAME ROW [--protocol paper|held-out] [--run] [-- overrides...]
+                                         the command that runs one job of a row by hand (in its own run directory,
+                                         not the table's): base experiment, overrides, protocol; --run runs it
 NAME is <paper>_<id> or <paper>-<id> (e.g. asf_t1). Overrides after `--` go to every job (e.g. trainer=gpu,
 hydra/launcher=local, hydra/launcher=slurm hydra.launcher.partition=gpu).
 """
@@ -59,6 +62,11 @@ def _main(argv: list[str] | None = None) -> int:
     a.add_argument("--metric", default="test/acc", help="for a multirun directory: the results.json metric")
     a.add_argument("--over", default="seed", help="for a multirun directory: comma-separated keys averaged over")
     sub.add_parser("leaderboard")
+    w = sub.add_parser("row")
+    w.add_argument("name")
+    w.add_argument("row", help="a row id of the table (with its sweep suffix, e.g. bpsa_t8 for bpsa_t9's T 8)")
+    w.add_argument("--protocol", default="paper", choices=("paper", "held-out"))
+    w.add_argument("--run", action="store_true", help="run it (python -m snn_repro ...) instead of printing it")
     args = p.parse_args(argv)
 
     if args.cmd == "list":
@@ -97,12 +105,33 @@ def _main(argv: list[str] | None = None) -> int:
 
         write_leaderboard(SMOKE_DIR if args.smoke else None)  # the tables' rows feed it
         return 0
+    if args.cmd == "row":
+        from snn_repro.tables.protocols import parse_protocols, protocol_overrides
+
+        (protocol,) = parse_protocols(args.protocol)
+        return _row(load_table(_name(args.name)), args.row, [*protocol_overrides(protocol), *extra], args.run)
     if args.cmd == "leaderboard":
         from snn_repro.tables.leaderboard import write_leaderboard
 
         write_leaderboard()
         return 0
     return 2
+
+
+def _row(table, row_id: str, extra: list[str], run: bool) -> int:
+    """Print (or run) ``python -m snn_repro <the row's overrides> <extra>``: the config of the row's job (the seed
+    aside: ``seed=N``)."""
+    import shlex
+    import subprocess
+
+    if row_id not in table.rows:
+        print(f"error: {table.name} has no row {row_id!r} (rows: {', '.join(table.rows)})", file=sys.stderr)
+        return 2
+    cmd = [sys.executable, "-m", "snn_repro", *table.rows[row_id].args(), *extra]
+    if not run:
+        print(shlex.join(["python", *cmd[1:]]))
+        return 0
+    return subprocess.call(cmd)
 
 
 if __name__ == "__main__":

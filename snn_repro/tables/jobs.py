@@ -1,4 +1,4 @@
-"""The jobs of a table (one per row experiment, protocol and seed), their stable directories and what each has
+"""The jobs of a table (one per row, protocol and seed), their stable directories and what each has
 produced. A job whose directory is not on this machine (a fresh clone: runs/ is not in git) is read from the
 record the table keeps in results/ (<id>.runs.json, written with the table), so the committed results stay the
 table's and `make tables` reports them."""

@@ -1,7 +1,7 @@
 """Run a table: one Hydra multirun over its rows and seeds, skipping jobs already complete under the same config.
 
-Every job writes into its own stable directory, ``runs/<paper>/<experiment>/[held_out/]seed<seed>`` (catalog.job_subdir:
-shared by the paper's tables, so an experiment that several use runs once; a variant's jobs under
+Every job writes into its own stable directory, ``runs/<paper>/<job>/[held_out/]seed<seed>`` (catalog.job_name and
+job_subdir: shared by the paper's tables, so a row that several list runs once; a variant's jobs under
 ``variants/<name>/``), one kind of job per protocol (snn_repro/tables/protocols.py), and is started with
 ``ckpt_path=auto``: running
 the same table again resumes interrupted jobs from their last checkpoint (one made under the job's former config is
@@ -39,7 +39,8 @@ from typing import IO, Iterator
 from snn_repro.confighash import config_hash
 from snn_repro.overrides import quoted
 from snn_repro.results import ROOT, code_version
-from snn_repro.tables.catalog import RESULTS_DIR, Row, Table, job_dir, job_subdir, load_table, runs_dir, table_path
+from snn_repro.tables.catalog import (RESULTS_DIR, Row, Table, job_dir, job_name, job_subdir, load_table, runs_dir,
+                                      table_path)
 from snn_repro.tables.jobs import COMPLETE, FAILED, MISSING, job_state, table_jobs
 from snn_repro.tables.protocols import LABELS, PAPER, protocol_overrides
 from snn_repro.tables.variants import as_variant, variant_overrides
@@ -76,7 +77,7 @@ def job_overrides(table: Table, row: Row, seed: int, smoke: bool = False, extra:
                   protocol: str = PAPER) -> list[str]:
     """The command-line overrides of one job, in the order its sweep gives them."""
     fixed = {k: v for k, v in row.overrides.items() if k not in row.swept}
-    return [f"+table={table.name}", _row_arg(row), f"+experiment={row.experiment}", *row.override_args(),
+    return [f"+table={table.name}", _row_arg(row), *row.args(),
             *protocol_overrides(protocol), f"seed={seed}", *(_smoke_args(fixed) if smoke else []),
             *[o for o in extra if not _is_hydra_override(o)]]
 
@@ -135,30 +136,26 @@ def plan_table(table: Table, seeds: list[int] | None = None, rows: list[str] | N
 
 
 def _subdir(table: Table, row: Row, protocol: str = PAPER) -> str:
-    """hydra.sweep.subdir giving each job of a command its directory (catalog.job_subdir): the experiment, the
-    name suffix of its fixed overrides, and of its swept values as interpolations (expanded per job)."""
-    suffix = ""
-    for key, spec in table.names.items():
-        if key in row.overrides and spec.get("job"):
-            if "job_plain_at" in spec and row.overrides[key] == spec["job_plain_at"]:
-                continue
-            value = "${" + key + "}" if key in row.swept else str(row.overrides[key])
-            suffix += str(spec["job"]).replace("{}", value)
-    return job_subdir("${hydra.runtime.choices.experiment}" + suffix, "${seed}", protocol)
+    """hydra.sweep.subdir giving each job of a command its directory: catalog.job_name with the swept values as
+    interpolations (expanded per job), below it catalog.job_subdir's protocol and seed levels."""
+    return job_subdir(job_name(table, row.job_base, row.swept, interpolated=row.swept), "${seed}", protocol)
 
 
 def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = False, extra: list[str] = (),
                    base: Path | None = None) -> list[list[str]]:
     """Hydra multiruns, one per declared row (each job is told its row) and distinct (seeds, job naming), over
     its sweep values x seeds. The table's sweep axes are handed to Hydra's sweeper as comma-separated values."""
-    groups: dict[tuple, list[tuple]] = defaultdict(list)  # (row arg, experiment, seeds, fixed, subdir) -> values
+    groups: dict[tuple, list[tuple]] = defaultdict(list)  # (row arg, fixed overrides, seeds, subdir) -> values
+    fixed_of: dict[tuple, Row] = {}
     for row_id, seeds in plan.run.items():
         row = table.rows[row_id]
-        fixed = tuple((k, v) for k, v in row.overrides.items() if k not in row.swept)
-        key = (_row_arg(row), row.experiment, tuple(sorted(seeds)), fixed, _subdir(table, row, plan.protocol))
+        fixed = Row(row.id, row.experiment, {k: v for k, v in row.overrides.items() if k not in row.swept})
+        key = (_row_arg(row), tuple(fixed.args()), tuple(sorted(seeds)), _subdir(table, row, plan.protocol))
         groups[key].append(tuple(row.swept.items()))
+        fixed_of[key] = fixed
     commands = []
-    for (row_arg, experiment, seeds, fixed, subdir), combos in groups.items():
+    for key, combos in groups.items():
+        row_arg, fixed_args, seeds, subdir = key
         axes = [k for k, _ in combos[0]]
         values = [list(dict.fromkeys(dict(c)[k] for c in combos)) for k in axes]
         product = len(combos) == len(list(itertools.product(*values)))
@@ -167,10 +164,9 @@ def sweep_commands(table: Table, plan: Plan, smoke: bool = False, force: bool = 
             [[f"{k}={v}" for k, v in c] for c in combos]
         for swept in sweeps:
             commands.append([
-                sys.executable, "-m", "snn_repro", "-m", f"+table={table.name}", row_arg,
-                f"+experiment={experiment}", *Row("", "", dict(fixed)).override_args(), *swept,
+                sys.executable, "-m", "snn_repro", "-m", f"+table={table.name}", row_arg, *fixed_args, *swept,
                 *protocol_overrides(plan.protocol), f"seed={','.join(map(str, seeds))}",
-                *(_smoke_args(dict(fixed)) if smoke else []),
+                *(_smoke_args(fixed_of[key].overrides) if smoke else []),
                 f"ckpt_path={'null' if force else 'auto'}",
                 f"hydra.sweep.dir={quoted(runs_dir(table, base))}", f"hydra.sweep.subdir={subdir}",
                 *extra,

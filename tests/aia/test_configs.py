@@ -12,6 +12,7 @@ from snn_repro.ops.apbs import APBS
 from snn_repro.ops.resblock import SpikingResBlock
 from snn_repro.results import ROOT
 from snn_repro.schema import validate
+from snn_repro.tables.catalog import job_args
 from tests.conftest import compose_config
 
 EXPERIMENTS = sorted(p.relative_to(ROOT / "conf" / "experiment").with_suffix("").as_posix()
@@ -26,7 +27,7 @@ def test_experiment_composes_and_validates(name):
 
 
 def _build(name):
-    cfg = compose_config([f"+experiment={name}"])
+    cfg = compose_config(job_args(name))
     return cfg, build_network(cfg.arch, cfg.neuron, cfg.dataset.input_shape)
 
 
@@ -48,7 +49,7 @@ def test_apbs_sits_on_the_hidden_fc_layer_only_and_baselines_have_none():
     assert len(apbs) == 1 and apbs[0][1].f == "abs" and apbs[0][1].grad == "eq11"
     assert apbs[0][1].w_hat.shape == (1024,)
     assert cfg.learning_rule._target_ == "snn_repro.rules.ASF" and cfg.augmentation.event
-    base = compose_config(["+experiment=apbs/cifar10dvs_base"])
+    base = compose_config(job_args("apbs/cifar10dvs_base"))
     # the same layers as the ASF-BP VGG7 the baseline reproduces
     vgg7 = OmegaConf.to_container(compose_config(["arch=vgg7_dvs"]).arch.layers, resolve=False)
     mine = OmegaConf.to_container(base.arch.layers, resolve=False)
@@ -71,8 +72,8 @@ def test_resnet9_rows_have_residual_blocks_and_nine_weight_layers():
 @pytest.mark.parametrize("name, neuron, leak", [("aia/cifar10dvs_lif", LIF, 0.5), ("aia/ncaltech101_aia", AIA, 0.5),
                                                 ("aia/cifar10dvs_if", IF, 1.0)])
 def test_table_2_rows_differ_only_by_the_neuron(name, neuron, leak):
-    cfg = compose_config([f"+experiment={name}"])
-    ref = compose_config([f"+experiment={name.split('_')[0]}_aia_cached"])
+    cfg = compose_config(job_args(name))
+    ref = compose_config(job_args(f"{name.split('_')[0]}_aia_cached"))
     a, b = OmegaConf.to_container(cfg), OmegaConf.to_container(ref)
     for key in ("neuron", "tags"):
         a.pop(key), b.pop(key)

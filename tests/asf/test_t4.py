@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from snn_repro.results import ROOT
+from snn_repro.tables.catalog import load_table
 
 spec = importlib.util.spec_from_file_location("asf_t4", ROOT / "scripts" / "asf_t4.py")
 asf_t4 = importlib.util.module_from_spec(spec)
@@ -31,4 +32,5 @@ def test_table_is_written_and_matches_paper(tmp_path):
     assert all(x > y for x, y in zip(values, values[1:]))
     assert all(abs(v - float(r["paper"])) <= 0.05 for v, r in zip(values, rows))
     md = (tmp_path / "t4.md").read_text()
-    assert "0.641 (paper)" in md and "fan-in 49" in md and "Git commit" in md
+    paper = load_table("asf_t4").paper_values["U(0,0.5)"]
+    assert f"{paper} (paper)" in md and "fan-in 49" in md and "Git commit" in md

@@ -4,6 +4,7 @@ from torch import nn
 
 from snn_repro.layers import TimeFolded
 from snn_repro.network import build_network
+from snn_repro.tables.catalog import job_args
 from tests.conftest import compose_config
 
 ARCH = {"bias": True, "layers": [{"op": "conv", "out": 3, "k": 3, "pad": 1}, {"op": "bn", "per_step": True},
@@ -35,7 +36,7 @@ def test_per_step_bn_equals_a_loop_over_steps_and_differs_from_folded():
 
 def test_bpsa_rows_use_per_step_batch_norm():
     for experiment in ["bpsa/cifar10dvs", "bpsa/nmnist", "bpsa/mnist", "bpsa/dvsgesture_large", "bpsa/nmnist_middle"]:
-        cfg = compose_config([f"+experiment={experiment}"])
+        cfg = compose_config(job_args(experiment))
         assert cfg.arch.bn_per_step is True, experiment
         net = build_network(cfg.arch, cfg.neuron, cfg.dataset.input_shape, fold_time=cfg.fold_time)
         norms = [l for l in net.layers if isinstance(l, TimeFolded) and isinstance(l.module, nn.BatchNorm2d)]
@@ -48,7 +49,7 @@ def test_alpha_08_rows_differ_from_their_reference_row_only_by_the_bpta_coeffici
 
     for ds in ("dvsgesture", "cifar10dvs"):
         ref = OmegaConf.to_container(compose_config([f"+experiment=bpsa/{ds}"]), resolve=True)
-        paper = OmegaConf.to_container(compose_config([f"+experiment=bpsa/{ds}_alpha08"]), resolve=True)
+        paper = OmegaConf.to_container(compose_config(job_args(f"bpsa/{ds}_alpha08")), resolve=True)
         assert (ref["neuron"]["residual"], paper["neuron"]["residual"]) == (0.2, 0.8)
         for cfg in (ref, paper):
             cfg["neuron"].pop("residual")

@@ -20,9 +20,11 @@ RTOL = {"f64": 1e-10, "f32": 2e-4}
 
 @functools.lru_cache(maxsize=None)
 def experiment(name: str, *extra: str):
+    """The config of the table rows whose runs are named ``name`` (catalog.job_args), with ``extra`` overrides."""
+    from snn_repro.tables.catalog import job_args
     from tests.conftest import compose_config
 
-    return compose_config([f"+experiment={name}", *extra])
+    return compose_config([*job_args(name), *extra])
 
 
 @contextlib.contextmanager

@@ -151,7 +151,7 @@ def test_network_counts_every_spike_and_optimizer_sees_decays(cfg_factory):
     from snn_repro.network import build_network
     from snn_repro.readout import readout
 
-    cfg = cfg_factory("+experiment=map/shd_msp_convsyn")
+    cfg = cfg_factory("+experiment=map/shd_msp", "arch.convsyn.enabled=true")
     net = build_network(cfg.arch, cfg.neuron, cfg.dataset.input_shape)
     decays = [p for n, p in net.named_parameters() if n.endswith("decay")]
     assert [tuple(p.shape) for p in decays] == [(400,), (400,), (20,)]

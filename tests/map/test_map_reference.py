@@ -2,6 +2,7 @@
 import torch
 
 from snn_repro.network import build_network
+from snn_repro.tables.catalog import job_args
 from tests.conftest import compose_config
 
 
@@ -26,7 +27,7 @@ def test_shd_rows_frame_the_reference_window_and_the_loaders_slice_is_an_option(
 
     for exp in ("map/shd_msp", "map/shd_ssp", "map/shd_msp_convsyn", "map/f6b_msp", "map/f6c_linear",
                 "map/f6d_fixed_kernel"):
-        ref = compose_config([f"+experiment={exp}"]).dataset
+        ref = compose_config(job_args(exp)).dataset
         assert (ref.T, ref.framing.value, ref.options.window_origin, ref.options.slice_ms) == \
             (50, 16, "first_event", None), exp
     whole = compose_config(["+experiment=map/shd_msp", "dataset=shd"]).dataset

@@ -28,7 +28,7 @@ def render_sbatch(table: str, overrides: list[str], tmp_path, monkeypatch):
     first_row = next(iter(load_table(table).rows.values()))
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[f"+table={table}", f"+experiment={first_row.experiment}", *overrides,
+        cfg = compose("config", overrides=[f"+table={table}", *first_row.args(), *overrides,
                                            f"hydra.sweep.dir={tmp_path}"], return_hydra_config=True)
 
     class Capture(submitit.AutoExecutor):

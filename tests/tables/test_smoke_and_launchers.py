@@ -68,7 +68,7 @@ def test_wandb_group_tags_and_job_type_come_from_the_table():
     w = cfg.logger.wandb
     assert w.group == "demo-t1" and w.job_type == "demo-t1-row"
     assert {"demo", "demo-t1", "digits", "T8"} <= set(w.tags)
-    assert cfg.table.rows.IF.paper == 90.0  # logged with the whole config
+    assert cfg.table.rows.IF.paper == SWEEPS["demo_t1"].rows["IF"].paper  # logged with the whole config
 
 
 @pytest.mark.parametrize("launcher,target,keys", [

@@ -26,9 +26,10 @@ def test_sweep_runs_then_skips_then_forces(tmp_path):
         assert res["status"] == "complete" and res["config"]["dataset"]["synthetic"] is True
         assert res["table"] == {"paper": "demo", "id": "t1", "experiment": f"demo/{exp}", "row": row,
                                 "metric": "test/acc", "group": "demo-t1"}
-        assert res["config"]["table"]["rows"][row]["paper"] == 90.0  # the table, paper values included, beside it
+        paper = load_table("demo_t1").rows[row].paper
+        assert res["config"]["table"]["rows"][row]["paper"] == paper  # the table, paper values included, beside it
     md = (tmp_path / "demo" / "t1.md").read_text()
-    assert "| LIF | demo/lif | 90.0 |" in md and "(n=1)" in md
+    assert f"| LIF | demo/lif | {load_table('demo_t1').rows['LIF'].paper} |" in md and "(n=1)" in md
     leaderboard = (tmp_path / "leaderboard.md").read_text()  # refreshed with the table
     assert "| demo t1 LIF (`demo/lif`) | test/acc |" in leaderboard
 

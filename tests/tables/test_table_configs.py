@@ -1,18 +1,20 @@
 """Every table config composes with every one of its row experiments, and its sweep expands to rows x seeds."""
+import functools
 import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+import yaml
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import OmegaConf
 
-from snn_repro.confighash import config_hash
+from snn_repro.confighash import config_hash, science_config
 from snn_repro.overrides import quoted
 from snn_repro.results import ROOT
 from snn_repro.schema import validate
-from snn_repro.tables.catalog import PAPERS, TableConfigError, checklist, discover_tables, load_table
+from snn_repro.tables.catalog import PAPERS, TableConfigError, checklist, discover_tables, load_table, override_key
 from snn_repro.tables.protocols import HELD_OUT
 from snn_repro.tables.runner import compose_job, plan_table, sweep_commands
 
@@ -31,6 +33,12 @@ def _load_script(name: str):
 # every row's composed config before commit 1bf7570 (scripts/record_configs.py): a restructuring must compose the same
 FIXTURE = _load_script("record_configs")
 CONFIGS = json.loads(FIXTURE.PATH.read_text())
+# The only keys in which a job's config may differ from what the same job composed before a restructuring: the ones
+# that name its table and row (`table`, handed to it by the runner) or label the run (`tags`, `meta`; W&B's).
+# The record leaves these out; every other key must equal it: the recorded science config (confighash.science_config)
+# and, below, the keys that decide where and how a job runs, which are the same for every row.
+ALLOWED_TO_DIFFER = ("table", "tags", "meta")
+PLUMBING = ("paths", "logger", "task_name", "ckpt_path", "ckpt_force", "optimized_metric")
 
 ERRORS: dict[str, str] = {}
 TABLES = discover_tables(ERRORS)
@@ -51,11 +59,29 @@ def test_row_experiment_composes_validates_and_runs_the_recorded_config(name, ro
     assert cfg.table.paper == table.paper and cfg.table.id == table.id
     assert cfg.seed == table.seeds[0]
     for key, value in table.rows[row].overrides.items():
-        assert OmegaConf.select(cfg, key) == value
+        key = override_key(key)
+        if (ROOT / "conf" / key).is_dir():  # a config group: the row picks one of its options
+            assert (ROOT / "conf" / key / f"{value}.yaml").exists(), (key, value)
+        else:
+            assert OmegaConf.select(cfg, key) == value, key
     assert config_hash(cfg) == RECORD[(name, row, table.seeds[0])]["config_hash"]
     # as before commit 1bf7570 but for its one change: the paper-protocol jobs train on the whole training split
     want = {**FIXTURE.expand(CONFIGS, name, row), "dataset.split.val_fraction": 0.0}
     assert _differences(want, FIXTURE.row_config(cfg)) == {}
+    # what the record leaves out is either allowed to differ or the same for every job (the root config's)
+    assert set(cfg) - set(science_config(cfg)) <= {*ALLOWED_TO_DIFFER, *PLUMBING}
+    assert {k: cfg[k] for k in PLUMBING} == {k: _root_config()[k] for k in PLUMBING}
+
+
+@functools.cache
+def _root_config():
+    """conf/config.yaml composed as a job composes it (without a table, row or experiment)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("config")
 
 
 def _differences(want: dict, got: dict) -> dict:
@@ -77,10 +103,14 @@ def test_held_out_jobs_compose_the_configs_every_job_had_before(name):
 def test_swept_rows_carry_their_paper_value_by_sweep_value():
     t9 = load_table("bpsa_t9")
     assert [r for r in t9.rows if r.startswith("bpsa_bpta_t")] == [f"bpsa_bpta_t{T}" for T in (32, 16, 8, 4)]
-    assert t9.rows["bpsa_bpta_alpha08_t8"].paper == t9.rows["bpsa_bpta_t8"].paper == 96.18  # printed once
-    assert t9.rows["bpsa_t4"].paper == 89.58 and t9.rows["baseline_t16"].paper == 93.92
+    printed = yaml.safe_load(t9.config_file.read_text())["table"]["rows"]  # the paper's values by T, as printed
+    assert t9.rows["bpsa_bpta_alpha08_t8"].paper == t9.rows["bpsa_bpta_t8"].paper == printed["bpsa_bpta"]["paper"][8]
+    assert t9.rows["bpsa_t4"].paper == printed["bpsa"]["paper"][4]
+    assert t9.rows["baseline_t16"].paper == printed["baseline"]["paper"][16]
     assert t9.rows["bpsa_t16"].job == "bpsa/dvsgesture_bpsa" and t9.rows["bpsa_t8"].job == "bpsa/dvsgesture_bpsa_t8"
-    assert load_table("bpsa_t6").rows["cifar10_baseline"].paper_extra == {"firing_rate": 0.214, "ee": 13.4}
+    t6 = load_table("bpsa_t6")
+    assert t6.rows["cifar10_baseline"].paper_extra == \
+        yaml.safe_load(t6.config_file.read_text())["table"]["rows"]["cifar10_baseline"]["paper_extra"]
 
 
 def test_unknown_table_lists_the_valid_ones():
@@ -115,7 +145,7 @@ def test_sweep_expands_to_one_job_per_row_and_seed(name, tmp_path):
     # each job's directory, as Hydra interpolates the subdir, is its row's job directory
     dirs = []
     for j in jobs:
-        d = j["hydra.sweep.subdir"].replace("\\", "").replace("${hydra.runtime.choices.experiment}", j["+experiment"])
+        d = j["hydra.sweep.subdir"].replace("\\", "")
         for k, v in j.items():
             d = d.replace("${" + k + "}", v)
         dirs.append(d)
@@ -128,11 +158,11 @@ def test_demo_sweep_command_line(tmp_path):
     assert lif[1:] == ["-m", "snn_repro", "-m", "+table=demo_t1", "+table.row=LIF", "+experiment=demo/lif",
                        "dataset.split.val_fraction=0.0", "seed=0,1,2", "+debug=smoke", "ckpt_path=auto",
                        f"hydra.sweep.dir={quoted(tmp_path / 'demo' / 'runs')}",
-                       "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/seed${seed}"]
+                       "hydra.sweep.subdir=demo/lif/seed${seed}"]
     assert iff[5:7] == ["+table.row=IF", "+experiment=demo/if"]
     (held,) = sweep_commands(table, plan_table(table, rows=["IF"], protocol=HELD_OUT, base=tmp_path), base=tmp_path)
     assert "dataset.split.val_fraction=0.1" in held
-    assert held[-1] == "hydra.sweep.subdir=${hydra.runtime.choices.experiment}/held_out/seed${seed}"
+    assert held[-1] == "hydra.sweep.subdir=demo/if/held_out/seed${seed}"
 
 
 def test_the_end_of_sweep_aggregation_writes_where_the_runner_does(tmp_path, monkeypatch, capsys):
