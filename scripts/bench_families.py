@@ -4,21 +4,33 @@ match the peers the benchmarks time beside them (spikingjelly's and snntorch's s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# benchmark name -> (conf/neuron file, settings changed from it)
+
+class Family(NamedTuple):
+    config: str  # the conf/neuron file
+    settings: dict  # changed from it
+    # Bytes per element and step that a fused layer must move at least, forward + backward, all float32 except
+    # where said: read x, write the spikes, write and re-read what the backward needs (u_t), read dL/ds, write dL/dx
+    # = 24; AIA, cached AIA and PLIF (decay_input) also re-read x in the backward (dL/dx = x dL/du, dL/dbeta,
+    # dL/dtau) = 28. scripts/bench_neurons.py's "limit" of a row is that many bytes at the bandwidth of a clone of x.
+    bytes_per_element_step: int
+
+
+# benchmark name -> its family
 FAMILIES = {
-    "LIF": ("lif", {"surrogate": "sigmoid", "alpha": 4.0}),
-    "IF": ("if", {"surrogate": "sigmoid", "alpha": 4.0}),
-    "BPSA": ("bpsa", {}),
-    "BPSA+BPTA": ("bpsa_bpta", {}),
-    "AIA": ("aia", {}),
-    "CachedAIA": ("aia_cached", {}),
-    "PLIF": ("plif", {}),
-    "MAP-SSP": ("map_ssp", {"threshold": 1.0}),
-    "MAP-MSP": ("map_msp", {"threshold": 1.0}),
-    "MAP-SFA": ("map_msp_sfa", {"threshold": 1.0}),
+    "LIF": Family("lif", {"surrogate": "sigmoid", "alpha": 4.0}, 24),
+    "IF": Family("if", {"surrogate": "sigmoid", "alpha": 4.0}, 24),
+    "BPSA": Family("bpsa", {}, 24),
+    "BPSA+BPTA": Family("bpsa_bpta", {}, 24),
+    "AIA": Family("aia", {}, 28),
+    "CachedAIA": Family("aia_cached", {}, 28),
+    "PLIF": Family("plif", {}, 28),
+    "MAP-SSP": Family("map_ssp", {"threshold": 1.0}, 24),
+    "MAP-MSP": Family("map_msp", {"threshold": 1.0}, 24),
+    "MAP-SFA": Family("map_msp_sfa", {"threshold": 1.0}, 24),
 }
 
 
@@ -27,8 +39,8 @@ def build_neuron(name: str, step_shape):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    file, settings = FAMILIES[name]
-    cfg = OmegaConf.merge(OmegaConf.load(ROOT / "conf" / "neuron" / f"{file}.yaml"), settings)
+    family = FAMILIES[name]
+    cfg = OmegaConf.merge(OmegaConf.load(ROOT / "conf" / "neuron" / f"{family.config}.yaml"), family.settings)
     if "size" in cfg:  # MAP-SNN's per-neuron decay: the arch passes the layer's size
         cfg.size = list(step_shape)
     neuron = instantiate(cfg)

@@ -48,12 +48,8 @@ sys.path.insert(0, str(ROOT))
 from scripts.bench_families import FAMILIES, build_neuron  # noqa: E402
 
 CSV_COLUMNS = ["impl", "neuron", "T", "fwd_s", "bwd_s", "peak_mb", "limit_s"]
-# Bytes per element and step that a fused layer must move at least, forward + backward, all float32 except where
-# said: read x, write the spikes, write and re-read what the backward needs (u_t), read dL/ds, write dL/dx = 24;
-# AIA, cached AIA and PLIF (decay_input) also re-read x in the backward (dL/dx = x dL/du, dL/dbeta, dL/dtau) = 28.
-# The "limit" of a row is that many bytes at the bandwidth of a clone of x measured in the same process.
-BYTES_PER_ELEMENT_STEP = {"LIF": 24, "IF": 24, "BPSA": 24, "BPSA+BPTA": 24, "AIA": 28, "CachedAIA": 28, "PLIF": 28,
-                          "MAP-SSP": 24, "MAP-MSP": 24, "MAP-SFA": 24}
+# The "limit" of a row: the bytes per element and step its family must move (scripts/bench_families.py) at the
+# bandwidth of a clone of x measured in the same process.
 OURS_FUSED, OURS_STEPS = "snn_repro fused", "snn_repro steps"
 SJ, SNNTORCH = "spikingjelly 2.0 (multi-step)", "snntorch (x[t] loop)"
 
@@ -182,7 +178,7 @@ def worker_neuron(cfg: dict) -> dict:
     if cfg.get("steady_runs"):
         return _cold_then_steady(once, cfg["steady_runs"])
     res = dict(zip(("fwd_s", "bwd_s", "peak_mb"), _timed(once, cfg["reps"])))
-    res["limit_s"] = BYTES_PER_ELEMENT_STEP[cfg["neuron"]] * x.numel() / _copy_bandwidth(x.detach())
+    res["limit_s"] = FAMILIES[cfg["neuron"]].bytes_per_element_step * x.numel() / _copy_bandwidth(x.detach())
     return res
 
 
@@ -636,7 +632,7 @@ def write_results(stem: Path, rows, notes, shape, Ts, vgg_batch, wall_s, argv, e
              "Vth 1, hard reset to 0, sigmoid surrogate (slope 4) in both (spikingjelly ParametricLIFNode). The other "
              "families have no peer here; their parameters are the defaults of their configs (MAP: Vth 1, "
              "decay 0.2, q 1.2, one value per neuron).", "",
-             "limit s: the time to move the bytes the layer must move (BYTES_PER_ELEMENT_STEP in the script: 24 "
+             "limit s: the time to move the bytes the layer must move (scripts/bench_families.py: 24 "
              "bytes per element and step, 28 where the backward re-reads x) at the bandwidth of a clone of x measured "
              "in the same process; x limit: fwd+bwd over it (CPU goal: <= 1.5x). x sj: fwd+bwd over spikingjelly's "
              "at the same T (CPU goal: <= 0.3x).", "",

@@ -22,10 +22,12 @@ Defaults follow the paper's experiments: Vth 1, lambda 0.5.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
-from snn_repro.neurons.fused import lif_sequence, scaled_lif_sequence
+from snn_repro.neurons.fused import lif_sequence
 from snn_repro.neurons.lif import LIF
 
 FORWARD_FORMS = ("identity", "half_square")
@@ -65,11 +67,15 @@ class AIA(LIF):
     def step(self, x, state):
         return super().step(associate(x, self.forward_f), state)
 
+    def kernel_params(self):
+        # f(x) = x: the associative gradient inside the fused LIF, no copy of x
+        return replace(super().kernel_params(), associative=self.forward_f == "identity")
+
     def fused_sequence(self, x_seq, state=None):
-        if self.forward_f == "identity":  # f(x) = x: the associative gradient inside the fused LIF, no copy of x
-            return lif_sequence(self, x_seq, state, associative=True)
-        # f acts on each step's input alone: once on the whole sequence (its own autograd), then the fused LIF
-        return lif_sequence(self, associate(x_seq, self.forward_f), state)
+        if self.forward_f != "identity":
+            # f acts on each step's input alone: once on the whole sequence (its own autograd), then the fused LIF
+            x_seq = associate(x_seq, self.forward_f)
+        return lif_sequence(self, x_seq, state)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", f'(x)=x, forward f={self.forward_f}"
@@ -104,7 +110,7 @@ class CachedAIA(LIF):
     def fused_sequence(self, x_seq, state=None):
         # beta scales each step inside the fused LIF function: no scaled copy of the sequence, no full-size
         # temporaries in the backward for dL/dbeta
-        return scaled_lif_sequence(self, x_seq, self._scale(x_seq), state)
+        return lif_sequence(self, x_seq, state, scale=self._scale(x_seq))
 
     def extra_repr(self) -> str:
         n = None if self.beta is None else self.beta.numel()

@@ -46,8 +46,10 @@ def kernel_backend(name: str):
 
 
 def kernel_for(x: torch.Tensor):
-    """The kernel namespace for a sequence ``x`` (ops ``lif_forward`` ...), or None for the Python loop. The
-    kernels take and give float32 (the state is float32 whatever the input dtype): half inputs are cast."""
+    """The kernel module for a sequence ``x`` (``kernels_cpu`` or ``kernels_triton``, each with the wrappers
+    ``<family>_forward`` / ``<family>_backward`` that take a family's record of kernel_params.py), or None for the
+    Python loop. The kernels take and give float32 (the state is float32 whatever the input dtype): half inputs
+    are cast."""
     if _backend == "python" or x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         return None
     if _backend == "triton" or (_backend == "auto" and x.is_cuda):
@@ -57,7 +59,7 @@ def kernel_for(x: torch.Tensor):
     if x.device.type == "cpu":
         from snn_repro.neurons import kernels_cpu
 
-        return torch.ops.snn_cpu if kernels_cpu.available() else None
+        return kernels_cpu if kernels_cpu.available() else None
     return None
 
 

@@ -25,6 +25,7 @@ import torch
 
 from snn_repro.neurons.base import Neuron
 from snn_repro.neurons.fused_bpsa import bpsa_sequence
+from snn_repro.neurons.kernel_params import BPSAKernelParams
 
 
 class _BPSAStep(torch.autograd.Function):
@@ -61,6 +62,9 @@ class BPSA(Neuron):
 
     def step(self, x, state):
         return _BPSAStep.apply(state + x, self.threshold, self.decay, self.residual)
+
+    def kernel_params(self) -> BPSAKernelParams:
+        return BPSAKernelParams(float(self.threshold), float(self.decay), float(self.residual))
 
     def fused_sequence(self, x_seq, state=None):
         return bpsa_sequence(self, x_seq, state)

@@ -26,42 +26,41 @@ import torch
 
 from snn_repro.neurons.backend import kernel_for
 from snn_repro.neurons.fused import f32, step_recompute_sequence
-
-PATTERN_CODES = {"ssp": 0, "linear": 1, "sfa": 2}  # the kernels' numbering
+from snn_repro.neurons.kernel_params import MAPKernelParams
 
 
 class MAPSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_seq, s0, v_th, q, decay, kernel, pattern, swish, filter_beta):
+    def forward(ctx, x_seq, s0, v_th, q, decay, kernel, params: MAPKernelParams):
         step = x_seq.shape[1:]
         v, d = f32(v_th.detach().expand(step)), f32(decay.detach().expand(step))
         qe = lq = None
-        if pattern == "sfa":
+        if params.pattern == "sfa":
             qe = f32(q.detach().expand(step))
             lq = torch.log(qe)
         x32 = f32(x_seq)
-        out, saved, s = kernel.map_forward(x32, f32(s0), v, qe, lq, d, PATTERN_CODES[pattern], swish, filter_beta)
+        out, saved, s = kernel.map_forward(x32, f32(s0), v, qe, lq, d, params)
         out = out.to(x_seq.dtype)
-        ctx.save_for_backward(saved, x32 if swish else None, v, qe, lq, d)
-        ctx.conf = (kernel, pattern, swish, filter_beta, s0 is not None, v_th.shape, q.shape, decay.shape)
+        ctx.save_for_backward(saved, x32 if params.swish else None, v, qe, lq, d)
+        ctx.kernel, ctx.params, ctx.has_s0 = kernel, params, s0 is not None
+        ctx.shapes = (v_th.shape, q.shape, decay.shape)
         return out, s
 
     @staticmethod
     def backward(ctx, g_out, g_sT):
         saved, x32, v, qe, lq, d = ctx.saved_tensors
-        kernel, pattern, swish, filter_beta, has_s0, v_shape, q_shape, d_shape = ctx.conf
+        v_shape, q_shape, d_shape = ctx.shapes
         need = ctx.needs_input_grad
-        g_x, g_s0, g_v, g_q, g_d = kernel.map_backward(f32(g_out), f32(g_sT), saved, x32, v, qe, lq, d,
-                                                       PATTERN_CODES[pattern], swish, filter_beta,
-                                                       need[2] or need[3])
+        g_x, g_s0, g_v, g_q, g_d = ctx.kernel.map_backward(f32(g_out), f32(g_sT), saved, x32, v, qe, lq, d,
+                                                           ctx.params, need[2] or need[3])
         step = g_out.shape[1:]
 
         def reduce(g, shape, needed):
             return g.view(step).sum_to_size(shape) if needed else None
 
-        return (g_x.to(g_out.dtype), g_s0 if has_s0 else None, reduce(g_v, v_shape, need[2]),
-                reduce(g_q, q_shape, need[3] and pattern == "sfa"), reduce(g_d, d_shape, need[4]),
-                None, None, None, None)
+        return (g_x.to(g_out.dtype), g_s0 if ctx.has_s0 else None, reduce(g_v, v_shape, need[2]),
+                reduce(g_q, q_shape, need[3] and ctx.params.pattern == "sfa"), reduce(g_d, d_shape, need[4]),
+                None, None)
 
 
 def map_sequence(neuron, x_seq: torch.Tensor, state: Any = None):
@@ -69,5 +68,4 @@ def map_sequence(neuron, x_seq: torch.Tensor, state: Any = None):
     if kernel is None:
         return step_recompute_sequence(neuron, x_seq, state)
     v_th, q, decay = neuron.clamped_parameters()
-    return MAPSequence.apply(x_seq, state, v_th, q, decay, kernel, neuron.pattern, neuron.input_filter == "swish",
-                             float(neuron.filter_beta))
+    return MAPSequence.apply(x_seq, state, v_th, q, decay, kernel, neuron.kernel_params())

@@ -16,34 +16,31 @@ import torch
 
 from snn_repro.neurons.backend import kernel_for
 from snn_repro.neurons.fused import f32, step_recompute_sequence
-from snn_repro.neurons.surrogate import SURROGATE_CODES
+from snn_repro.neurons.kernel_params import PLIFKernelParams
 
 
 class PLIFSequence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x_seq, s0, w, kernel, decay_input, threshold, strict, surrogate, alpha, detach_reset):
+    def forward(ctx, x_seq, s0, w, kernel, params: PLIFKernelParams):
         k = torch.sigmoid(w.detach()).to(torch.float32)
         x32, s0_32 = f32(x_seq), f32(s0)
-        out, saved, s = kernel.plif_forward(x32, s0_32, k, decay_input, threshold, strict)
+        out, saved, s = kernel.plif_forward(x32, s0_32, k, params)
         out = out.to(x_seq.dtype)
-        ctx.save_for_backward(saved, x32 if decay_input else None, s0_32, k)
-        ctx.conf = (kernel, decay_input, threshold, strict, surrogate, alpha, detach_reset, s0 is not None)
+        ctx.save_for_backward(saved, x32 if params.decay_input else None, s0_32, k)
+        ctx.kernel, ctx.params, ctx.has_s0 = kernel, params, s0 is not None
         return out, s
 
     @staticmethod
     def backward(ctx, g_out, g_sT):
         saved, x32, s0, k = ctx.saved_tensors
-        kernel, decay_input, threshold, strict, surrogate, alpha, detach_reset, has_s0 = ctx.conf
-        g_x, g_s0, g_k = kernel.plif_backward(f32(g_out), f32(g_sT), saved, x32 if decay_input else saved[:0],
-                                              s0, k, decay_input, threshold, strict, detach_reset,
-                                              SURROGATE_CODES[surrogate], alpha)
+        g_x, g_s0, g_k = ctx.kernel.plif_backward(f32(g_out), f32(g_sT), saved,
+                                                  x32 if ctx.params.decay_input else saved[:0], s0, k, ctx.params)
         g_w = g_k.sum() * (k * (1 - k))
-        return g_x.to(g_out.dtype), (g_s0 if has_s0 else None), g_w, None, None, None, None, None, None, None
+        return g_x.to(g_out.dtype), (g_s0 if ctx.has_s0 else None), g_w, None, None
 
 
 def plif_sequence(neuron, x_seq: torch.Tensor, state: Any = None):
     kernel = kernel_for(x_seq)
     if kernel is None:
         return step_recompute_sequence(neuron, x_seq, state)
-    return PLIFSequence.apply(x_seq, state, neuron.w, kernel, bool(neuron.decay_input), float(neuron.threshold),
-                              bool(neuron.strict), neuron.surrogate, float(neuron.alpha), bool(neuron.detach_reset))
+    return PLIFSequence.apply(x_seq, state, neuron.w, kernel, neuron.kernel_params())

@@ -70,6 +70,44 @@ def _load() -> bool:
         return False
 
 
+# --- the ops as the autograd Functions call them: the tensors, then the family's record (kernel_params.py) -----------
+# Each wrapper is where the CPU path reads a record: it passes the op's scalar arguments in the order of its schema
+# (the TORCH_LIBRARY block of kernels_cpu.cpp). The Triton wrappers (kernels_triton.py) have the same signatures.
+def lif_forward(x, s0, scale, p):
+    return torch.ops.snn_cpu.lif_forward(x, s0, scale, p.threshold, p.leak, p.strict, p.saves_codes, p.alpha)
+
+
+def lif_backward(g_out, g_sT, saved, x, scale, p, need_scale_grad):
+    return torch.ops.snn_cpu.lif_backward(g_out, g_sT, saved, x, scale, p.threshold, p.leak, p.strict,
+                                          p.detach_reset, p.surrogate_code, p.alpha, need_scale_grad, p.associative)
+
+
+def bpsa_forward(x, s0, p):
+    return torch.ops.snn_cpu.bpsa_forward(x, s0, p.threshold, p.decay)
+
+
+def bpsa_backward(g_out, g_sT, saved, p):
+    return torch.ops.snn_cpu.bpsa_backward(g_out, g_sT, saved, p.threshold, p.decay, p.residual)
+
+
+def plif_forward(x, s0, k, p):
+    return torch.ops.snn_cpu.plif_forward(x, s0, k, p.decay_input, p.threshold, p.strict)
+
+
+def plif_backward(g_out, g_sT, saved, x, s0, k, p):
+    return torch.ops.snn_cpu.plif_backward(g_out, g_sT, saved, x, s0, k, p.decay_input, p.threshold, p.strict,
+                                           p.detach_reset, p.surrogate_code, p.alpha)
+
+
+def map_forward(x, s0, v_th, q, log_q, decay, p):
+    return torch.ops.snn_cpu.map_forward(x, s0, v_th, q, log_q, decay, p.pattern_code, p.swish, p.filter_beta)
+
+
+def map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, p, need_vq):
+    return torch.ops.snn_cpu.map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, p.pattern_code, p.swish,
+                                          p.filter_beta, need_vq)
+
+
 def _register_fakes() -> None:
     """Output shapes of each op for torch.compile (it traces with tensors that have no data)."""
     lib = "snn_cpu::"

@@ -1,10 +1,10 @@
 """Triton kernels of the fused neurons (CUDA): one forward and one backward per family, each looping over T inside.
 
 Each program takes BLOCK neighbouring elements of one step and walks them through all T steps with the state in
-registers; spikes, what the backward needs and the gradients are each written once. The functions have the
-signatures of the CPU ops (``torch.ops.snn_cpu.*``, see kernels_cpu.cpp), so the autograd functions of fused.py
-call either. The forward kernels are compiled without fused multiply-add (``enable_fp_fusion=False``), so that
-scale * x + s rounds as the step form's two operations do.
+registers; spikes, what the backward needs and the gradients are each written once. The wrappers have the
+signatures of the CPU wrappers (kernels_cpu.py: the tensors, then the family's record of kernel_params.py), so the
+autograd functions of fused.py call either. The forward kernels are compiled without fused multiply-add
+(``enable_fp_fusion=False``), so that scale * x + s rounds as the step form's two operations do.
 
 Without a GPU the kernels run in Triton's interpreter (``TRITON_INTERPRET=1``), which is how the tests check them;
 without the ``triton`` package ``available()`` is False and the neurons use the other paths.
@@ -364,20 +364,21 @@ def _dummy(like: torch.Tensor) -> torch.Tensor:
     return torch.empty(1, dtype=torch.float32, device=like.device)
 
 
-def lif_forward(x, s0, scale, threshold, leak, strict, save_codes, alpha):
+# The wrappers: the signatures of kernels_cpu.py's (the tensors, then the family's record of kernel_params.py ``p``);
+# each is where the Triton path reads a record, passing the kernel's scalars and flags.
+def lif_forward(x, s0, scale, p):
     T, N = x.shape[0], _step_numel(x)
     out = torch.empty_like(x)
-    saved = torch.empty(x.shape, dtype=torch.uint8 if save_codes else torch.float32, device=x.device)
+    saved = torch.empty(x.shape, dtype=torch.uint8 if p.saves_codes else torch.float32, device=x.device)
     sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
     _launch(_lif_forward_kernel, N,
             x, _dummy(x) if s0 is None else s0, _dummy(x) if scale is None else scale, out, saved, sT, T, N,
-            float(threshold), float(leak), float(alpha / 2), HAS_S0=s0 is not None, HAS_SCALE=scale is not None,
-            STRICT=bool(strict), CODES=bool(save_codes), BLOCK=BLOCK, enable_fp_fusion=False)
+            float(p.threshold), float(p.leak), float(p.alpha / 2), HAS_S0=s0 is not None, HAS_SCALE=scale is not None,
+            STRICT=bool(p.strict), CODES=bool(p.saves_codes), BLOCK=BLOCK, enable_fp_fusion=False)
     return out, saved, sT
 
 
-def lif_backward(g_out, g_sT, saved, x, scale, threshold, leak, strict, detach_reset, surrogate, alpha,
-                 need_scale_grad, associative):
+def lif_backward(g_out, g_sT, saved, x, scale, p, need_scale_grad):
     T, N = g_out.shape[0], _step_numel(g_out)
     g_x = torch.empty_like(g_out)
     g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
@@ -386,69 +387,68 @@ def lif_backward(g_out, g_sT, saved, x, scale, threshold, leak, strict, detach_r
     d = _dummy(g_out)
     _launch(_lif_backward_kernel, N,
             g_out, d if g_sT is None else g_sT, saved, d if x is None else x, d if scale is None else scale, g_x, g_s0,
-            g_scale if scale_grad else d, T, N, float(threshold), float(leak), float(alpha),
-            HAS_GST=g_sT is not None, HAS_SCALE=scale is not None, SCALE_GRAD=scale_grad, ASSOC=bool(associative),
-            STRICT=bool(strict), DETACH=bool(detach_reset), CODES=saved.dtype == torch.uint8, SURROGATE=int(surrogate),
-            BLOCK=BLOCK)
+            g_scale if scale_grad else d, T, N, float(p.threshold), float(p.leak), float(p.alpha),
+            HAS_GST=g_sT is not None, HAS_SCALE=scale is not None, SCALE_GRAD=scale_grad, ASSOC=bool(p.associative),
+            STRICT=bool(p.strict), DETACH=bool(p.detach_reset), CODES=saved.dtype == torch.uint8,
+            SURROGATE=p.surrogate_code, BLOCK=BLOCK)
     return g_x, g_s0, g_scale
 
 
-def bpsa_forward(x, s0, threshold, decay):
+def bpsa_forward(x, s0, p):
     T, N = x.shape[0], _step_numel(x)
     out, saved = torch.empty_like(x), torch.empty(x.shape, dtype=torch.float32, device=x.device)
     sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
-    _launch(_bpsa_forward_kernel, N, x, _dummy(x) if s0 is None else s0, out, saved, sT, T, N, float(threshold),
-            float(decay), HAS_S0=s0 is not None, BLOCK=BLOCK, enable_fp_fusion=False)
+    _launch(_bpsa_forward_kernel, N, x, _dummy(x) if s0 is None else s0, out, saved, sT, T, N, float(p.threshold),
+            float(p.decay), HAS_S0=s0 is not None, BLOCK=BLOCK, enable_fp_fusion=False)
     return out, saved, sT
 
 
-def bpsa_backward(g_out, g_sT, saved, threshold, decay, residual):
+def bpsa_backward(g_out, g_sT, saved, p):
     T, N = g_out.shape[0], _step_numel(g_out)
     g_x = torch.empty_like(g_out)
     g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
     _launch(_bpsa_backward_kernel, N, g_out, _dummy(g_out) if g_sT is None else g_sT, saved, g_x, g_s0, T, N,
-            float(threshold), float(decay), float(residual), HAS_GST=g_sT is not None,
-            BLOCK=BLOCK)
+            float(p.threshold), float(p.decay), float(p.residual), HAS_GST=g_sT is not None, BLOCK=BLOCK)
     return g_x, g_s0
 
 
-def plif_forward(x, s0, k, decay_input, threshold, strict):
+def plif_forward(x, s0, k, p):
     T, N = x.shape[0], _step_numel(x)
     out, saved = torch.empty_like(x), torch.empty(x.shape, dtype=torch.float32, device=x.device)
     sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
-    _launch(_plif_forward_kernel, N, x, _dummy(x) if s0 is None else s0, k, out, saved, sT, T, N, float(threshold),
-            HAS_S0=s0 is not None, DECAY_INPUT=bool(decay_input), STRICT=bool(strict),
+    _launch(_plif_forward_kernel, N, x, _dummy(x) if s0 is None else s0, k, out, saved, sT, T, N,
+            float(p.threshold), HAS_S0=s0 is not None, DECAY_INPUT=bool(p.decay_input), STRICT=bool(p.strict),
             BLOCK=BLOCK, enable_fp_fusion=False)
     return out, saved, sT
 
 
-def plif_backward(g_out, g_sT, saved, x, s0, k, decay_input, threshold, strict, detach_reset, surrogate, alpha):
+def plif_backward(g_out, g_sT, saved, x, s0, k, p):
     T, N = g_out.shape[0], _step_numel(g_out)
     g_x = torch.empty_like(g_out)
     g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
     g_k = torch.empty(N, dtype=torch.float32, device=g_out.device)
     d = _dummy(g_out)
     _launch(_plif_backward_kernel, N,
-            g_out, d if g_sT is None else g_sT, saved, x if decay_input else d, d if s0 is None else s0, k, g_x, g_s0,
-            g_k, T, N, max(T - 1, 0), float(threshold), float(alpha), HAS_GST=g_sT is not None, HAS_S0=s0 is not None,
-            DECAY_INPUT=bool(decay_input), STRICT=bool(strict), DETACH=bool(detach_reset), SURROGATE=int(surrogate),
-            BLOCK=BLOCK)
+            g_out, d if g_sT is None else g_sT, saved, x if p.decay_input else d, d if s0 is None else s0, k, g_x,
+            g_s0, g_k, T, N, max(T - 1, 0), float(p.threshold), float(p.alpha), HAS_GST=g_sT is not None,
+            HAS_S0=s0 is not None, DECAY_INPUT=bool(p.decay_input), STRICT=bool(p.strict),
+            DETACH=bool(p.detach_reset), SURROGATE=p.surrogate_code, BLOCK=BLOCK)
     return g_x, g_s0, g_k
 
 
-def map_forward(x, s0, v_th, q, log_q, decay, pattern, swish, filter_beta):
+def map_forward(x, s0, v_th, q, log_q, decay, p):
     T, N = x.shape[0], _step_numel(x)
     out, saved = torch.empty_like(x), torch.empty(x.shape, dtype=torch.float32, device=x.device)
     sT = torch.empty(x.shape[1:], dtype=torch.float32, device=x.device)
     d = _dummy(x)
     _launch(_map_forward_kernel, N, x, d if s0 is None else s0, v_th, d if q is None else q,
-            d if log_q is None else log_q, decay, out, saved, sT, T, N, float(filter_beta),
-            HAS_S0=s0 is not None, PATTERN=int(pattern), SWISH=bool(swish), BLOCK=BLOCK,
+            d if log_q is None else log_q, decay, out, saved, sT, T, N, float(p.filter_beta),
+            HAS_S0=s0 is not None, PATTERN=p.pattern_code, SWISH=bool(p.swish), BLOCK=BLOCK,
             enable_fp_fusion=False)
     return out, saved, sT
 
 
-def map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, filter_beta, need_vq):
+def map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, p, need_vq):
     T, N = g_out.shape[0], _step_numel(g_out)
     g_x = torch.empty_like(g_out)
     g_s0 = torch.empty(g_out.shape[1:], dtype=torch.float32, device=g_out.device)
@@ -456,6 +456,7 @@ def map_backward(g_out, g_sT, saved, x, v_th, q, log_q, decay, pattern, swish, f
     d = _dummy(g_out)
     _launch(_map_backward_kernel, N,
             g_out, d if g_sT is None else g_sT, saved, d if x is None else x, v_th, d if q is None else q,
-            d if log_q is None else log_q, decay, g_x, g_s0, g_v, g_q, g_d, T, N, float(filter_beta),
-            HAS_GST=g_sT is not None, PATTERN=int(pattern), SWISH=bool(swish), NEED_VQ=bool(need_vq), BLOCK=BLOCK)
+            d if log_q is None else log_q, decay, g_x, g_s0, g_v, g_q, g_d, T, N, float(p.filter_beta),
+            HAS_GST=g_sT is not None, PATTERN=p.pattern_code, SWISH=bool(p.swish), NEED_VQ=bool(need_vq),
+            BLOCK=BLOCK)
     return g_x, g_s0, g_v, g_q, g_d

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from snn_repro.neurons.base import Neuron
 from snn_repro.neurons.fused import lif_sequence
+from snn_repro.neurons.kernel_params import LIFKernelParams
 from snn_repro.neurons.surrogate import SURROGATE_GRADS, spike
 
 
@@ -36,6 +37,10 @@ class LIF(Neuron):
         o = spike(u - self.threshold, self.surrogate, self.alpha, self.strict)
         keep = 1 - (o.detach() if self.detach_reset else o)
         return o, self.leak * u * keep
+
+    def kernel_params(self) -> LIFKernelParams:
+        return LIFKernelParams(float(self.threshold), float(self.leak), bool(self.strict), self.surrogate,
+                               float(self.alpha), bool(self.detach_reset))
 
     def fused_sequence(self, x_seq, state=None):
         return lif_sequence(self, x_seq, state)

@@ -30,8 +30,9 @@ from torch import nn
 
 from snn_repro.neurons.base import Neuron
 from snn_repro.neurons.fused_map import map_sequence
+from snn_repro.neurons.kernel_params import PATTERN_CODES, MAPKernelParams
 
-PATTERNS = ("ssp", "linear", "sfa")
+PATTERNS = tuple(PATTERN_CODES)
 DECAY_CLAMPS = ("hardtanh", "clamp")
 FILTERS = ("none", "swish")
 # keep learned q above 1 and Vth above 0: log_q and the division by Vth break down there
@@ -146,6 +147,9 @@ class MAPNeuron(Neuron):
         m = state + x
         s, reset = self.spikes_and_reset(m)
         return s, (m - reset) * self.effective_decay()
+
+    def kernel_params(self) -> MAPKernelParams:
+        return MAPKernelParams(self.pattern, self.input_filter == "swish", float(self.filter_beta))
 
     def fused_sequence(self, x_seq, state=None):
         return map_sequence(self, x_seq, state)

@@ -18,6 +18,7 @@ from torch import nn
 
 from snn_repro.neurons.base import Neuron
 from snn_repro.neurons.fused_plif import plif_sequence
+from snn_repro.neurons.kernel_params import PLIFKernelParams
 from snn_repro.neurons.surrogate import SURROGATE_GRADS, spike
 
 
@@ -43,6 +44,10 @@ class PLIF(Neuron):
         o = spike(h - self.threshold, self.surrogate, self.alpha, self.strict)
         keep = 1 - (o.detach() if self.detach_reset else o)
         return o, h * keep
+
+    def kernel_params(self) -> PLIFKernelParams:
+        return PLIFKernelParams(float(self.threshold), bool(self.decay_input), bool(self.strict), self.surrogate,
+                                float(self.alpha), bool(self.detach_reset))
 
     def fused_sequence(self, x_seq, state=None):
         return plif_sequence(self, x_seq, state)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from snn_repro.neurons.map import MAPNeuron
+from snn_repro.neurons.map import PATTERNS, MAPNeuron
 
 
 def one_step(neuron, m):
@@ -59,7 +59,7 @@ def test_recurrence_over_steps_with_decay_after_reset():
         assert s.item() == s_exp and state.item() == pytest.approx(u_exp)
 
 
-@pytest.mark.parametrize("pattern", ["ssp", "linear", "sfa"])
+@pytest.mark.parametrize("pattern", PATTERNS)
 def test_straight_through_gradient_of_the_spike_count(pattern):
     vth, q = 2.0, 1.2
     ms = [-1.0, 0.5, 1.9, 2.5, 5.0, 12.0]

@@ -119,7 +119,7 @@ def test_plif(decay_input, detach, surrogate, with_state):
             rand_seq(low=-0.3, high=1.2), with_state)
 
 
-@pytest.mark.parametrize("pattern", ["ssp", "linear", "sfa"])
+@pytest.mark.parametrize("pattern", mapsnn.PATTERNS)
 @pytest.mark.parametrize("input_filter", ["none", "swish"])
 @pytest.mark.parametrize("with_state", [False, True])
 @pytest.mark.parametrize("size", [(4, 2, 2), None])  # a value per neuron, one per layer
@@ -134,7 +134,7 @@ def test_map(pattern, input_filter, with_state, size, kernel_backend):
     compare(make, rand_seq(low=-1.0, high=4.0), with_state, atol=1e-5, exact_state=exact)
 
 
-@pytest.mark.parametrize("pattern", ["ssp", "linear", "sfa"])
+@pytest.mark.parametrize("pattern", mapsnn.PATTERNS)
 @pytest.mark.parametrize("low, high", [(-1.0, 4.0), (-0.5, 1.2)])  # most elements firing / most quiet
 def test_map_with_only_the_decay_learned(pattern, low, high):
     # the tables' setting (Vth and q constant): the kernels then skip the sums of dL/dVth and dL/dq
@@ -168,7 +168,7 @@ def test_sfa_quiet_bound_leaves_a_margin_above_rounding():
     assert (1 - n).min() > 5e-5
 
 
-@pytest.mark.parametrize("pattern", ["ssp", "linear", "sfa"])
+@pytest.mark.parametrize("pattern", mapsnn.PATTERNS)
 def test_map_kernel_saves_only_the_potential(pattern, kernel_backend):
     # with a kernel, the MAP layer keeps one float32 tensor shaped like the input (m_t) and the neuron-sized
     # parameters, not the step recomputation's x and states

@@ -7,6 +7,7 @@ import torch
 from snn_repro.neurons import IF, LIF
 from snn_repro.neurons.backend import reference_steps
 from snn_repro.neurons.fused import LIFSequence, fused_form
+from snn_repro.neurons.surrogate import SURROGATE_GRADS
 
 # every test of this module runs on each backend of the fused loop (Python, CPU kernels, Triton interpreter)
 pytestmark = pytest.mark.usefixtures("kernel_backend")
@@ -30,7 +31,7 @@ def grads(neuron, x, s0, fused, seed=1):
     return out.detach(), sT.detach(), x.grad, None if s0 is None else s0.grad
 
 
-CASES = list(itertools.product(["IF", "LIF"], [True, False], ["rectangular", "sigmoid", "atan"], [False, True]))
+CASES = list(itertools.product(["IF", "LIF"], [True, False], list(SURROGATE_GRADS), [False, True]))
 
 
 @pytest.mark.parametrize("kind,strict,surrogate,detach", CASES)

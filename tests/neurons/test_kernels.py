@@ -1,5 +1,6 @@
 """Where the fused loop over T runs: the CPU kernels chosen on their own, the Python path where they cannot be
 built, and torch.compile tracing a network from the config without a graph break in the neurons."""
+import inspect
 import warnings
 
 import pytest
@@ -12,8 +13,8 @@ from snn_repro.neurons import LIF, backend, fused, kernels_cpu
 def test_cpu_kernels_are_chosen_for_cpu_float_tensors():
     assert kernels_cpu.available()
     with backend.kernel_backend("auto"):
-        assert backend.kernel_for(torch.zeros(3, 2)) is torch.ops.snn_cpu
-        assert backend.kernel_for(torch.zeros(3, 2, dtype=torch.bfloat16)) is torch.ops.snn_cpu
+        assert backend.kernel_for(torch.zeros(3, 2)) is kernels_cpu
+        assert backend.kernel_for(torch.zeros(3, 2, dtype=torch.bfloat16)) is kernels_cpu
         assert backend.kernel_for(torch.zeros(3, 2, dtype=torch.float64)) is None  # float64: the Python loop
     with backend.kernel_backend("python"):
         assert backend.kernel_for(torch.zeros(3, 2)) is None
@@ -81,3 +82,37 @@ def test_compiled_network_has_no_graph_break_and_equals_eager(family, monkeypatc
     assert torch.equal(out, ref) and ref.abs().sum() > 0
     for k, p in net.named_parameters():
         torch.testing.assert_close(grads[k], p.grad, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_both_kernel_modules_take_each_familys_record_with_the_same_signatures():
+    # the autograd Functions call either module's wrappers alike: the families of kernel_params.py, no more, no less
+    from snn_repro.neurons import kernels_triton
+    from snn_repro.neurons.kernel_params import KERNEL_FAMILIES
+
+    def wrappers(module):
+        return {n: inspect.signature(f) for n, f in vars(module).items()
+                if inspect.isfunction(f) and n.endswith(("_forward", "_backward")) and not n.startswith("_")}
+
+    names = {f"{family}_{d}" for family in KERNEL_FAMILIES for d in ("forward", "backward")}
+    cpu, triton = wrappers(kernels_cpu), wrappers(kernels_triton)
+    assert set(cpu) == set(triton) == names and kernels_cpu.available()
+    for name in names:
+        assert cpu[name] == triton[name], name
+        assert "p" in cpu[name].parameters and not {"threshold", "strict", "alpha"} & set(cpu[name].parameters)
+        assert hasattr(torch.ops.snn_cpu, name)
+
+
+@pytest.mark.parametrize("family", sorted(NEURONS))
+def test_a_neurons_kernel_record_is_frozen_and_holds_its_settings(family, monkeypatch):
+    import dataclasses
+
+    from snn_repro.neurons.kernel_params import KERNEL_FAMILIES
+
+    monkeypatch.setattr("snn_repro.network.load_op_modules", lambda: None)
+    neuron = build_network(ARCH, NEURONS[family], (2, 6, 6)).layers[2]
+    record = neuron.kernel_params()
+    assert type(record) in KERNEL_FAMILIES.values()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.threshold = 0.0
+    shared = [f.name for f in dataclasses.fields(record) if hasattr(neuron, f.name)]
+    assert len(shared) >= 2 and all(getattr(record, n) == getattr(neuron, n) for n in shared), shared

@@ -2,14 +2,16 @@
 
 Run as its own process (``python -m tests.neurons.triton_launches --cap 80 --cap 90``): Triton's interpreter,
 which the rest of the tests switch on, accepts code that the compiler rejects, so this module unsets
-``TRITON_INTERPRET`` before triton is imported. Each wrapper is called with every combination of its flags and
-optional tensors (tiny CPU tensors; the kernels are replaced by recorders, nothing runs); each distinct launch
+``TRITON_INTERPRET`` before triton is imported. Each wrapper is called with every combination of its flags, its
+optional tensors and the settings of its family's record (snn_repro/neurons/kernel_params.py) (tiny CPU tensors;
+the kernels are replaced by recorders, nothing runs); each distinct launch
 (kernel, argument types, constexpr values, options) is compiled with ``triton.compile`` for ``GPUTarget("cuda",
 cap, 32)`` down to PTX and a cubin (ptxas ships with triton). Prints one JSON line: the launches and what failed.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import itertools
 import json
@@ -24,28 +26,24 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 from snn_repro.neurons import kernels_triton as kt  # noqa: E402
+from snn_repro.neurons.kernel_params import KERNEL_FAMILIES, PATTERN_CODES  # noqa: E402
+from snn_repro.neurons.surrogate import SURROGATE_CODES  # noqa: E402
 
-WRAPPERS = ("lif_forward", "lif_backward", "bpsa_forward", "bpsa_backward", "plif_forward", "plif_backward",
-            "map_forward", "map_backward")
+WRAPPERS = tuple(f"{family}_{direction}" for family in KERNEL_FAMILIES for direction in ("forward", "backward"))
 TENSOR, U8 = "tensor", "uint8 tensor"
-BOOL, SURROGATE, PATTERN = (False, True), (0, 1, 2), (0, 1, 2)
-# the values each wrapper argument may take (a tensor's values do not matter, only its presence and dtype);
-# an argument not listed is a float32 tensor if its name says so, else a float
+BOOL = (False, True)
+# the values each wrapper argument may take (a tensor's values do not matter, only its presence and dtype): the
+# states every family may be given or not (STATES), and each wrapper's further optional tensors and per-call flags;
+# an argument not listed is a float32 tensor if its name says so (TENSOR_NAMES), else a float; ``p``, the family's
+# record, takes every combination of its fields' values (RECORD_CHOICES, or BOOL for a bool, else 0.5)
+STATES = {"s0": (None, TENSOR), "g_sT": (None, TENSOR)}
 CHOICES = {
-    "lif_forward": {"s0": (None, TENSOR), "scale": (None, TENSOR), "strict": BOOL, "save_codes": BOOL},
-    "lif_backward": {"g_sT": (None, TENSOR), "saved": (TENSOR, U8), "x": (None, TENSOR), "scale": (None, TENSOR),
-                     "strict": BOOL, "detach_reset": BOOL, "surrogate": SURROGATE, "need_scale_grad": BOOL,
-                     "associative": BOOL},
-    "bpsa_forward": {"s0": (None, TENSOR), "decay": (0.9,)},
-    "bpsa_backward": {"g_sT": (None, TENSOR), "decay": (0.9,)},
-    "plif_forward": {"s0": (None, TENSOR), "decay_input": BOOL, "strict": BOOL},
-    "plif_backward": {"g_sT": (None, TENSOR), "s0": (None, TENSOR), "decay_input": BOOL, "strict": BOOL,
-                      "detach_reset": BOOL, "surrogate": SURROGATE},
-    "map_forward": {"s0": (None, TENSOR), "q": (None, TENSOR), "log_q": (None, TENSOR), "pattern": PATTERN,
-                    "swish": BOOL},
-    "map_backward": {"g_sT": (None, TENSOR), "x": (None, TENSOR), "q": (None, TENSOR), "log_q": (None, TENSOR),
-                     "pattern": PATTERN, "swish": BOOL, "need_vq": BOOL},
+    "lif_forward": {"scale": (None, TENSOR)},
+    "lif_backward": {"saved": (TENSOR, U8), "x": (None, TENSOR), "scale": (None, TENSOR), "need_scale_grad": BOOL},
+    "map_forward": {"q": (None, TENSOR), "log_q": (None, TENSOR)},
+    "map_backward": {"x": (None, TENSOR), "q": (None, TENSOR), "log_q": (None, TENSOR), "need_vq": BOOL},
 }
+RECORD_CHOICES = {"surrogate": tuple(SURROGATE_CODES), "pattern": tuple(PATTERN_CODES)}
 TENSOR_NAMES = {"x", "g_out", "saved", "k", "v_th", "decay", "s0", "scale", "g_sT", "q", "log_q"}
 SHAPE = (3, 2, 5)  # [T, B, N]: any shape, nothing runs
 
@@ -56,6 +54,14 @@ def _value(choice):
     if choice == U8:
         return torch.zeros(SHAPE, dtype=torch.uint8)
     return choice
+
+
+def _records(family: str) -> list:
+    """Every record of ``family`` (kernel_params.py) over the values of its fields that change a launch."""
+    record = KERNEL_FAMILIES[family]
+    fields = dataclasses.fields(record)
+    domains = [RECORD_CHOICES.get(f.name, BOOL if f.type == "bool" else (0.5,)) for f in fields]
+    return [record(*values) for values in itertools.product(*domains)]
 
 
 def _type(v) -> str:
@@ -95,7 +101,7 @@ def launches() -> dict:
         for wrapper in WRAPPERS:
             fn = getattr(kt, wrapper)
             params = list(inspect.signature(fn).parameters)
-            choices = CHOICES[wrapper]
+            choices = {**STATES, **CHOICES.get(wrapper, {}), "p": _records(wrapper.rsplit("_", 1)[0])}
             domains = [choices.get(p, (TENSOR,) if p in TENSOR_NAMES else (0.5,)) for p in params]
             for combo in itertools.product(*domains):
                 fn(*(_value(c) for c in combo))
