@@ -344,16 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import logging
 
-    from snn_repro.runtime import error_line, expected_errors
+    from snn_repro.runtime import run_command
 
     for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)  # start-up notices: the one line below says it all
-    try:
-        evaluate(args.path, args.overrides, args.ckpt, args.split, args.out)
-    except (EvalError, *expected_errors()) as e:
-        print(error_line(e) if not isinstance(e, EvalError) else f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return run_command(lambda: evaluate(args.path, args.overrides, args.ckpt, args.split, args.out), (EvalError,))
 
 
 if __name__ == "__main__":

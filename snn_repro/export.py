@@ -397,17 +397,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="the NIR consumer whose import defaults the graph is written for (default: the spec's form)")
     p.add_argument("--batch", type=int, default=1, help="ONNX batch size (fixed in the graph)")
     args = p.parse_args(argv)
-    from snn_repro.runtime import error_line as _error_line, expected_errors as _expected_errors
+    from snn_repro.runtime import run_command
 
-    try:
-        export(args.path, args.format, args.out, args.ckpt, args.dt, args.batch, args.target)
-    except (ExportError, EvalError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except _expected_errors() as e:
-        print(_error_line(e), file=sys.stderr)
-        return 1
-    return 0
+    return run_command(lambda: export(args.path, args.format, args.out, args.ckpt, args.dt, args.batch, args.target),
+                       (ExportError, EvalError))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,6 @@ def write_run(graph_path: str | Path, run_dir: str | Path, overrides: list[str] 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    import sys
 
     p = argparse.ArgumentParser(prog="python -m snn_repro.nir_import", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,20 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", help="where to write checkpoints/last.ckpt (then: python -m snn_repro.eval <run_dir>)")
     p.add_argument("overrides", nargs="*", help="group=option or key=value of the run's config (dataset=..., ...)")
     args = p.parse_args(argv)
-    from snn_repro.runtime import error_line as _error_line, expected_errors as _expected_errors
+    from snn_repro.runtime import run_command
     from snn_repro.schema import ConfigError
 
-    try:
+    def write_and_say() -> None:
         ckpt = write_run(args.graph, args.run_dir, args.overrides)
-    except (NIRImportError, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except _expected_errors() as e:
-        print(_error_line(e), file=sys.stderr)
-        return 1
-    print(f"nir_import: {args.graph} -> {ckpt}; evaluate: python -m snn_repro.eval {args.run_dir}; fine-tune: "
-          f"python -m snn_repro arch=nir arch.nir={Path(args.graph).resolve()} {' '.join(args.overrides)}")
-    return 0
+        print(f"nir_import: {args.graph} -> {ckpt}; evaluate: python -m snn_repro.eval {args.run_dir}; fine-tune: "
+              f"python -m snn_repro arch=nir arch.nir={Path(args.graph).resolve()} {' '.join(args.overrides)}")
+
+    return run_command(write_and_say, (NIRImportError, ConfigError))
 
 
 if __name__ == "__main__":

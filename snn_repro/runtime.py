@@ -5,7 +5,9 @@ for these."""
 from __future__ import annotations
 
 import errno
+import sys
 import warnings
+from typing import Callable
 
 from omegaconf import OmegaConf
 
@@ -80,3 +82,17 @@ def error_line(e: BaseException) -> str:
     if cause is not None and str(cause) and str(cause).splitlines()[0] not in text:  # the file first, then why
         text += f" ({type(cause).__name__}: {str(cause).splitlines()[0]})"
     return f"error: {type(e).__name__}: {text}"
+
+
+def run_command(action: Callable[[], object], own_errors: tuple[type[BaseException], ...] = ()) -> int:
+    """A command's exit status: 0 when ``action()`` returns; 1, with one line on stderr, when it raises one of the
+    command's ``own_errors`` (its message is the line) or an error a run expects (``error_line``)."""
+    try:
+        action()
+    except own_errors as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except expected_errors() as e:  # evaluated only when an error reaches it (it imports Lightning)
+        print(error_line(e), file=sys.stderr)
+        return 1
+    return 0

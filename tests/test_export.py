@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from snn_repro.export import ExportError, to_nir, to_onnx
+from tests import nir_consumers as nc
 from tests.nir_oracle import simulate_nir
 from snn_repro.network import build_network
 from snn_repro.neurons.base import Neuron
@@ -40,24 +41,13 @@ def trained_looking(neuron):
     return net.eval()
 
 
-def spikes_of(net, x):
-    seen = {}
-    hooks = [layer.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(name, o))
-             for name, layer in zip(net.names, net.layers) if isinstance(layer, Neuron)]
-    with torch.no_grad():
-        out = net(x)
-    for h in hooks:
-        h.remove()
-    return out, seen
-
-
 @pytest.mark.parametrize("kind", list(NEURONS))
 def test_nir_round_trip_gives_the_same_spikes(kind, tmp_path):
     import nir
 
     net = trained_looking(NEURONS[kind])
     x = (torch.rand(6, 3, 2, 8, 8, generator=torch.Generator().manual_seed(2)) < 0.4).float()
-    out, spikes = spikes_of(net, x)
+    out, spikes = nc.reference(net, x)
     path = tmp_path / "net.nir"
     nir.write(str(path), to_nir(net, (2, 8, 8), dt=1e-3))
     graph = nir.read(str(path))

@@ -21,6 +21,7 @@ The paper values live only here.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,12 +178,18 @@ def _expand_rows(path: Path, table: "Table", declared: dict) -> dict[str, Row]:
     return rows
 
 
+@functools.cache
+def _shared_file(source: Path) -> Any:
+    """A conventions file, parsed once per process (every table of a paper takes several keys of it)."""
+    return yaml.safe_load(source.read_text()) if source.exists() else None
+
+
 def _shared_text(path: Path, where: str, key: str, value: Any) -> Any:
     """``{shared: <file>}`` -> the text of ``key`` in conf/table/conventions/<file>.yaml; any other value as is."""
     if not (isinstance(value, dict) and set(value) == {"shared"}):
         return value
     source = SHARED_DIR / f"{value['shared']}.yaml"
-    texts = yaml.safe_load(source.read_text()) if source.exists() else None
+    texts = _shared_file(source)
     if not isinstance(texts, dict) or key not in texts:
         raise TableConfigError(f"{path}: {where}: {{shared: {value['shared']}}}: no `{key}` in {source}")
     return texts[key]
